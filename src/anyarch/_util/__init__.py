@@ -1,0 +1,1 @@
+"""anyarch._util."""
