@@ -1,0 +1,110 @@
+"""The ``anyarch`` command: global options, command groups, error reporting.
+
+Every :class:`~anyarch.errors.AnyarchError` becomes ``Error: <message>`` and
+``Hint: <hint>`` on stderr with the error's documented exit code; a traceback
+appears only with ``--debug``.  Anything else is a bug and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from anyarch import __version__
+from anyarch.errors import AnyarchError
+
+
+class Context:
+    """Global options, handed to every command through click's context object."""
+
+    def __init__(self, store: Path | None, debug: bool) -> None:
+        self.store_path = store
+        self.debug = debug
+        self._store: object | None = None
+
+    def store(self):  # type: ignore[no-untyped-def]
+        from anyarch.store import Store
+
+        if self._store is None:
+            self._store = Store(self.store_path)
+        return self._store
+
+
+class OrderedGroup(click.Group):
+    """Lists commands in the order they were added (most used first), like docker."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=OrderedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-v", prog_name="anyarch", message="%(prog)s version %(version)s")
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    envvar="ANYARCH_STORE",
+    help="Local image store directory (default $XDG_DATA_HOME/anyarch; env ANYARCH_STORE).",
+)
+@click.option("--debug", is_flag=True, envvar="ANYARCH_DEBUG", help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
+    """anyarch — build container images that run anywhere, without a daemon."""
+    ctx.obj = Context(store, debug)
+
+
+def _register() -> None:
+    from anyarch.cli import images
+
+    images.register(cli)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, map errors to exit codes."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("ANYARCH_DEBUG")
+    )
+    try:
+        cli.main(args=argv, prog_name="anyarch", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except AnyarchError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"Error: {e.message}", err=True)
+        if e.hint:
+            click.echo(f"Hint: {e.hint}", err=True)
+        return e.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        import traceback
+
+        if debug:
+            traceback.print_exc()
+        else:
+            exc = sys.exc_info()[1]
+            click.echo(f"Error: internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo("Hint: this is a bug in anyarch; rerun with --debug and report the traceback", err=True)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
