@@ -372,6 +372,8 @@ def format_all(p: Platform) -> str:
 
     Features are written sorted, de-duplicated and without empty entries;
     ``%``, ``+``, ``(``, ``)`` and ``/`` inside values are percent-encoded.
+    As in containerd, no other character is encoded, so a value holding one
+    that Parse does not accept (a space, say) is shown but does not parse back.
     """
     if p.os == "":
         return "unknown"
