@@ -662,7 +662,9 @@ class ShellLex:
 
     def process_word(self, word: str, env: EnvLike) -> str:
         """Expand ``word`` into one string: quotes removed, escapes and variables processed."""
-        return self._run(word, env, False).result
+        if self._is_plain(word, env):
+            return word
+        return self._expand(word, env, False).result
 
     def process_words(self, word: str, env: EnvLike) -> list[str]:
         """Expand ``word`` and split it on unquoted whitespace.
@@ -701,16 +703,21 @@ class ShellLex:
             return env.get
         return Env(env, case_insensitive=self.case_insensitive_env).get
 
+    def _is_plain(self, word: str, env: EnvLike) -> bool:
+        """True when ``word`` has nothing to expand: the common case for COPY/ENV words."""
+        if isinstance(env, str):
+            raise TypeError("env must be a mapping, an EnvGetter or K=V strings, not one string")
+        specials = "$<" + self.escape + ("" if self.skip_process_quotes else "'\"")
+        return _plain_run_end(specials)(word, 0) is None and not word.startswith("\ufeff")
+
     def _run(self, word: str, env: EnvLike, want_words: bool) -> ExpansionResult:
-        lookup = self._lookup(env)
-        quotes = "" if self.skip_process_quotes else "'\""
-        if _plain_run_end("$<" + self.escape + quotes)(word, 0) is None and not word.startswith(
-            "\ufeff"
-        ):
-            # Nothing to expand: the common case for most COPY/ENV words.
+        if self._is_plain(word, env):
             words = [w for w in _WS_RUN.split(word) if w] if want_words else []
             return ExpansionResult(word, words, set(), set())
-        expander = _Expander(self, word, lookup)
+        return self._expand(word, env, want_words)
+
+    def _expand(self, word: str, env: EnvLike, want_words: bool) -> ExpansionResult:
+        expander = _Expander(self, word, self._lookup(env))
         collector = _Words() if want_words else None
         try:
             result = expander.scan(None, self.raw_escapes, collector)
