@@ -1,0 +1,185 @@
+"""``RegistryClient``: the one object the rest of anyarch uses to talk to a registry.
+
+A thin facade over the transport and the per-resource modules, bound to one
+registry host.  It is thread-safe (one pooled HTTP client, locked auth
+state), so a caller may transfer several blobs in parallel through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from anyarch.errors import AuthenticationError
+from anyarch.registry import blobs, manifests, referrers, tags, uploads
+from anyarch.registry.blobs import BlobReader, Writable
+from anyarch.registry.credentials import CredentialSource
+from anyarch.registry.manifests import MANIFEST_MEDIA_TYPES, FetchedManifest, ManifestInfo
+from anyarch.registry.responses import check
+from anyarch.registry.retry import RetryPolicy
+from anyarch.registry.transport import Transport
+from anyarch.registry.uploads import BlobSource
+
+_DOCKER_HUB = frozenset({"docker.io", "index.docker.io"})
+DOCKER_HUB_API = "registry-1.docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """How the registry answered ``GET /v2/``."""
+
+    url: str
+    auth: str  # "none", "basic" or "bearer"
+    api_version: str
+
+
+class RegistryClient:
+    """OCI distribution client for one registry (``host[:port]``)."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: bool = False,
+        cacert: str | Path | None = None,
+        credentials: CredentialSource | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.registry = registry
+        api_host = DOCKER_HUB_API if registry in _DOCKER_HUB else registry
+        self._t = Transport(
+            registry,
+            api_host=api_host,
+            insecure=insecure,
+            cacert=cacert,
+            credentials=credentials,
+            retry=retry,
+            timeout=timeout,
+            max_connections=max_connections,
+        )
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.registry!r})"
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._t.close()
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host[:port]`` actually used."""
+        return self._t.base_url
+
+    # --- registry ---------------------------------------------------------
+
+    def ping(self) -> PingResult:
+        """Check that this is a distribution registry and that our credentials work.
+
+        Raises :class:`AuthenticationError` if the registry refuses us (wrong
+        or missing credentials) and :class:`RegistryUnreachableError` if it
+        cannot be reached.
+        """
+        resp = self._t.request("GET", "/v2/", what=self.registry)
+        if resp.status_code == 401 and self._t.auth.credential() is None:
+            raise AuthenticationError(
+                f"{self.registry}: the registry requires credentials",
+                hint=f"log in with `anyarch login {self.registry}`",
+            )
+        check(resp, self.registry, ok=(200,), kind="registry", registry=self.registry)
+        challenge = self._t.auth.challenge
+        return PingResult(
+            url=self._t.base_url,
+            auth=challenge.scheme if challenge else "none",
+            api_version=resp.headers.get("docker-distribution-api-version", ""),
+        )
+
+    # --- manifests --------------------------------------------------------
+
+    def get_manifest(
+        self, repository: str, reference: str, *, accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES
+    ) -> FetchedManifest:
+        """``(raw, media_type, digest)`` of a manifest by tag or digest, verified."""
+        return manifests.get_manifest(self._t, repository, str(reference), accept=accept)
+
+    def head_manifest(
+        self, repository: str, reference: str, *, accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES
+    ) -> ManifestInfo | None:
+        """``(media_type, digest, size)`` of a manifest, or ``None`` if absent."""
+        return manifests.head_manifest(self._t, repository, str(reference), accept=accept)
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+        """Push manifest bytes unchanged under a tag or digest; return the digest."""
+        return manifests.put_manifest(self._t, repository, str(reference), raw, media_type)
+
+    def delete_manifest(self, repository: str, digest: object) -> None:
+        """Delete a manifest by digest."""
+        manifests.delete_manifest(self._t, repository, str(digest))
+
+    # --- blobs ------------------------------------------------------------
+
+    def blob_exists(self, repository: str, digest: object) -> int | None:
+        """The blob's size if the repository has it, else ``None``."""
+        return blobs.blob_exists(self._t, repository, digest)
+
+    def open_blob(self, repository: str, digest: object, *, size: int | None = None) -> BlobReader:
+        """A verifying, resuming stream of the blob (iterate for chunks, or ``read``)."""
+        return BlobReader(self._t, repository, digest, size=size)
+
+    def get_blob(
+        self,
+        repository: str,
+        digest: object,
+        sink: Writable | Callable[[bytes], object],
+        *,
+        size: int | None = None,
+    ) -> int:
+        """Stream a blob into ``sink``; its bytes count only if this returns."""
+        return blobs.get_blob(self._t, repository, digest, sink, size=size)
+
+    def put_blob(
+        self,
+        repository: str,
+        digest: object,
+        size: int,
+        source: BlobSource,
+        *,
+        chunk_size: int | None = None,
+        mount_from: str | None = None,
+    ) -> None:
+        """Upload a blob; ``source`` is bytes or a callable opening a fresh file object."""
+        uploads.put_blob(
+            self._t, repository, digest, size, source, chunk_size=chunk_size, mount_from=mount_from
+        )
+
+    def mount_blob(self, repository: str, digest: object, from_repository: str) -> bool:
+        """Cross-repository mount; ``False`` means "upload it instead"."""
+        return uploads.mount_blob(self._t, repository, digest, from_repository)
+
+    # --- listings ---------------------------------------------------------
+
+    def list_tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
+        """Every tag in ``repository`` (pagination followed)."""
+        return tags.list_tags(self._t, repository, page_size=page_size)
+
+    def referrers(
+        self, repository: str, digest: object, *, artifact_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Descriptors of manifests whose ``subject`` is ``digest`` (API or tag fallback)."""
+        return referrers.referrers(self._t, repository, digest, artifact_type=artifact_type)

@@ -1,0 +1,77 @@
+"""The referrers API, with the tag-scheme fallback for registries without it.
+
+OCI distribution 1.1 serves ``GET /v2/R/referrers/DIGEST`` as an image index of
+the manifests whose ``subject`` is DIGEST.  Older registries (Debian's
+distribution 2.8 among them) answer 404; clients then keep that index
+themselves under the tag ``sha256-<hex>`` of the subject, and we read it there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from anyarch.errors import ImageNotFoundError, RegistryProtocolError
+from anyarch.registry import _digest
+from anyarch.registry.manifests import OCI_INDEX, get_manifest
+from anyarch.registry.responses import check
+from anyarch.registry.scopes import pull_scope
+from anyarch.registry.transport import Transport
+
+#: Answers that mean "this registry has no referrers API".
+_NO_API = frozenset({400, 404, 405, 501})
+
+
+def fallback_tag(digest: object) -> str:
+    """The tag the fallback scheme keeps a subject's referrers under: ``sha256-<hex>``."""
+    algorithm, hexpart = _digest.split(digest)
+    return f"{algorithm}-{hexpart}"
+
+
+def _descriptors(raw: bytes, what: str) -> list[dict[str, Any]]:
+    try:
+        doc: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    manifests = doc.get("manifests") if isinstance(doc, dict) else None
+    if manifests is None and isinstance(doc, dict):
+        manifests = []
+    if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+        raise RegistryProtocolError(
+            f"{what}: the referrers index is malformed",
+            hint="the registry (or whoever wrote the fallback tag) broke the OCI index format",
+        )
+    return manifests
+
+
+def referrers(
+    t: Transport, repository: str, digest: object, *, artifact_type: str | None = None
+) -> list[dict[str, Any]]:
+    """Descriptors (as JSON objects) of the manifests that refer to ``digest``."""
+    algorithm, hexpart = _digest.split(digest)
+    dgst = f"{algorithm}:{hexpart}"
+    what = f"{t.registry}/{repository}@{dgst}"
+    params = {"artifactType": artifact_type} if artifact_type else None
+    resp = t.request(
+        "GET",
+        f"/v2/{repository}/referrers/{dgst}",
+        what=what,
+        scopes=(pull_scope(repository),),
+        params=params,
+        headers={"Accept": OCI_INDEX},
+    )
+    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+    if resp.status_code in _NO_API or (resp.status_code == 200 and ctype != OCI_INDEX):
+        try:
+            found = get_manifest(t, repository, fallback_tag(dgst), accept=(OCI_INDEX,))
+        except ImageNotFoundError:
+            return []
+        descs = _descriptors(found.raw, what)
+        filtered = False
+    else:
+        check(resp, what, ok=(200,), kind="manifest", registry=t.registry)
+        descs = _descriptors(resp.content, what)
+        filtered = "artifactType" in resp.headers.get("oci-filters-applied", "")
+    if artifact_type and not filtered:
+        descs = [d for d in descs if d.get("artifactType") == artifact_type]
+    return descs
