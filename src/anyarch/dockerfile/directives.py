@@ -77,12 +77,15 @@ class DirectiveParser:
     def parse_all(self, text: str) -> list[Directive]:
         """BuildKit's ``ParseAll``: directives of the leading block; stops at a repeat."""
         found: list[Directive] = []
-        for raw in text.split("\n"):
-            if self.done:
-                break
-            line = raw[:-1] if raw.endswith("\r") else raw
+        start = 0
+        while start < len(text) and not self.done:
+            end = text.find("\n", start)
+            if end < 0:
+                end = len(text)
+            line = text[start:end]
+            start = end + 1
             try:
-                directive = self.parse_line(line)
+                directive = self.parse_line(line[:-1] if line.endswith("\r") else line)
             except DirectiveError:
                 break
             if directive is not None:

@@ -142,6 +142,22 @@ def _builder_flags(line: str, escape: str, spaces: frozenset[str]) -> tuple[str,
     return "", words
 
 
+_ASCII_WORD = re.compile(r"[^\t\n\v\f\r ]+")
+
+
+def _plain_builder_flags(line: str) -> tuple[str, tuple[str, ...]]:
+    """:func:`_builder_flags` for ASCII text without quotes or escapes: same result, faster."""
+    words: list[str] = []
+    for match in _ASCII_WORD.finditer(line):
+        word = match.group()
+        if not word.startswith("--"):
+            return line[match.start() :], tuple(words)
+        if word == "--":
+            return line[match.end() :], tuple(words)
+        words.append(word)
+    return "", tuple(words)
+
+
 def extract_builder_flags(line: str, escape: str) -> tuple[str, tuple[str, ...]]:
     """The ``--flag`` words at the start of ``line`` and the rest of the line.
 
@@ -153,6 +169,8 @@ def extract_builder_flags(line: str, escape: str) -> tuple[str, tuple[str, ...]]
     if first != "-" and first not in BYTE_SPACES:
         return line, ()
     if line.isascii():
+        if escape not in line and "'" not in line and '"' not in line:
+            return _plain_builder_flags(line)
         rest, words = _builder_flags(line, escape, BYTE_SPACES)
         return rest, tuple(words)
     rest, words = _builder_flags(to_bytes_view(line), escape, BYTE_SPACES)
@@ -171,8 +189,13 @@ def split_command(line: str, escape: str) -> tuple[str, tuple[str, ...], str]:
 # --- argument parsers -------------------------------------------------------
 
 
+_GO_WORD = re.compile("[^" + GO_SPACES + "]+")
+
+
 def parse_words(rest: str, escape: str) -> list[str]:
     """``parseWords``: whitespace-separated words, quotes and escapes kept in the text."""
+    if escape not in rest and "'" not in rest and '"' not in rest:
+        return _GO_WORD.findall(rest)
     words: list[str] = []
     in_spaces, in_word, in_quote = 0, 1, 2
     phase = in_spaces

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import overload
 
 from anyarch.errors import SourceLocation
 
@@ -164,7 +165,13 @@ class Dockerfile:
     def __len__(self) -> int:
         return len(self.instructions)
 
-    def __getitem__(self, index: int) -> Instruction:
+    @overload
+    def __getitem__(self, index: int) -> Instruction: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Instruction, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Instruction | tuple[Instruction, ...]:
         return self.instructions[index]
 
 

@@ -17,7 +17,7 @@ as BuildKit's parser does; see :func:`anyarch.dockerfile.suggest.check_instructi
 
 from __future__ import annotations
 
-from anyarch.dockerfile._gotext import GO_SPACES
+from anyarch.dockerfile._gotext import GO_SPACES, RE_WHITESPACE
 from anyarch.dockerfile.directives import (
     DirectiveError,
     DirectiveParser,
@@ -56,10 +56,6 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def _is_comment(line: str) -> bool:
-    return line.lstrip(GO_SPACES).startswith("#")
-
-
 def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
     """BuildKit's ``lineContinuationRegex``: (line without the escape, ends the instruction?).
 
@@ -76,6 +72,31 @@ def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
     return line, True
 
 
+def _find_word(text: str, needle: str, begin: int) -> int:
+    """Index of ``needle`` standing alone between whitespace, else anywhere, else -1."""
+    found = text.find(needle, begin)
+    first = found
+    while found >= 0:
+        end = found + len(needle)
+        if (found == 0 or text[found - 1] in GO_SPACES) and (
+            end == len(text) or text[end] in GO_SPACES
+        ):
+            return found
+        found = text.find(needle, found + 1)
+    return first
+
+
+def _heredoc_marker(text: str, name: str) -> int:
+    """Index of the ``<<`` that opens heredoc ``name`` on this line (-1 if not found)."""
+    first = found = text.find("<<")
+    while found >= 0:
+        tail = text[found + 2 :].lstrip("-").lstrip(" \t").lstrip("'\"")
+        if tail.startswith(name[:1]):
+            return found
+        found = text.find("<<", found + 2)
+    return first
+
+
 def _bytes_len(line: str) -> int:
     return len(line.encode("utf-8", "surrogateescape"))
 
@@ -85,6 +106,7 @@ class _Parser:
 
     def __init__(self, text: str, filename: str) -> None:
         self.filename = filename
+        self.text = text
         self.lines = _split_lines(text)
         if self.lines and self.lines[0].startswith("\ufeff"):
             self.lines[0] = self.lines[0][1:]
@@ -157,36 +179,53 @@ class _Parser:
         children: list[Instruction] = []
         comments: list[str] = []
         escape = self.escape
+        directives_open = True
+        continuation_ends = (escape, " ", "\t")
         while self.index < total:
             raw = self._next_line()
-            if _is_comment(raw):
+            stripped = raw.lstrip(GO_SPACES)
+            if stripped.startswith("#"):
                 comment = raw[1:].strip(GO_SPACES)
                 if comment:
                     comments.append(comment)
                 else:
                     comments = []
-            token = raw.rstrip("\r\n").lstrip(GO_SPACES)
-            if self._directive(token):
-                comments.pop()
-                escape = self.escape
-            if token.startswith("#"):
-                token = ""
-            start_line = self.index
-            line, done = _trim_continuation(token, escape)
-            if done and not line:
+                if directives_open:
+                    if self._directive(stripped.rstrip("\r\n")):
+                        comments.pop()
+                        escape = self.escape
+                        continuation_ends = (escape, " ", "\t")
+                    directives_open = not self.directive_parser.done
+                continue  # a comment line is empty once comments are trimmed
+            token = stripped.rstrip("\r\n")
+            if directives_open:
+                self._directive(token)
+                directives_open = not self.directive_parser.done
+            if not token:
                 continue
+            start_line = self.index
+            if token.endswith(continuation_ends):
+                line, done = _trim_continuation(token, escape)
+            else:
+                line, done = token, True
             parts = [line]
             empty_continuation = False
             while not done and self.index < total:
                 raw = self._next_line()
                 token = raw.rstrip("\r\n")
-                self._directive(token)
-                if _is_comment(raw):
+                if directives_open:
+                    self._directive(token)
+                    directives_open = not self.directive_parser.done
+                stripped = token.lstrip(GO_SPACES)
+                if stripped.startswith("#"):
                     continue
-                if not token.lstrip(GO_SPACES):
+                if not stripped:
                     empty_continuation = True
                     continue
-                token, done = _trim_continuation(token, escape)
+                if token.endswith(continuation_ends):
+                    token, done = _trim_continuation(token, escape)
+                else:
+                    done = True
                 parts.append(token)
             logical = "".join(parts)
             if empty_continuation:
@@ -223,7 +262,13 @@ class _Parser:
         if err.needle:
             for offset in range(0, self.index - start_line + 1):
                 text = self._text_of(start_line + offset)
-                found = text.find(err.needle)
+                begin = 0
+                if offset == 0:  # look after the keyword, not in it
+                    keyword_end = RE_WHITESPACE.search(
+                        text, len(text) - len(text.lstrip(GO_SPACES))
+                    )
+                    begin = keyword_end.start() if keyword_end else len(text)
+                found = _find_word(text, err.needle, begin)
                 if found >= 0:
                     return self._error(
                         err.message, start_line + offset, column=found + 1, hint=err.hint
@@ -260,7 +305,7 @@ class _Parser:
                 )
             body.append(raw)
         text = self._text_of(start_line)
-        marker = text.find("<<")
+        marker = _heredoc_marker(text, start.name)
         raise self._error(
             f"unterminated heredoc {start.name!r}: the file ends before a line "
             f"containing only {start.name}",
@@ -295,7 +340,7 @@ class _Parser:
         )
 
     def _directives(self) -> Directives:
-        text = "".join(self.lines)
+        text = self.text
         syntax = detect_syntax(text)
         check = parse_directive("check", text)
         return Directives(
