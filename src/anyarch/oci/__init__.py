@@ -1,1 +1,47 @@
-"""anyarch.oci."""
+"""The OCI image model: pure values, no I/O.
+
+Digests, media types, descriptors, manifests, indexes and image configs as
+small immutable types (go-containerregistry's ``v1`` package is the model).
+Documents keep the exact bytes they were read from beside the parsed view, so
+a digest is always the sha256 of those bytes and never of a re-encoding; new
+documents are built as canonical JSON and checked against image-spec's own
+validation rules (:mod:`anyarch.oci.validate`).
+"""
+
+from __future__ import annotations
+
+from anyarch.oci import mediatype, validate
+from anyarch.oci._frozen import FrozenMap
+from anyarch.oci.config import (
+    ContainerConfig,
+    HealthCheck,
+    History,
+    ImageConfig,
+    RootFS,
+    created_at,
+)
+from anyarch.oci.descriptor import EMPTY_JSON_DESCRIPTOR, Descriptor
+from anyarch.oci.digest import Digest
+from anyarch.oci.document import parse_document
+from anyarch.oci.index import Index
+from anyarch.oci.manifest import Manifest
+from anyarch.oci.platform import Platform
+
+__all__ = [
+    "EMPTY_JSON_DESCRIPTOR",
+    "ContainerConfig",
+    "Descriptor",
+    "Digest",
+    "FrozenMap",
+    "HealthCheck",
+    "History",
+    "ImageConfig",
+    "Index",
+    "Manifest",
+    "Platform",
+    "RootFS",
+    "created_at",
+    "mediatype",
+    "parse_document",
+    "validate",
+]
