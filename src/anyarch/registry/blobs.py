@@ -27,8 +27,6 @@ from anyarch.registry.transport import Transport
 
 log = logging.getLogger("anyarch.registry")
 
-CHUNK = 1 << 20
-
 
 @runtime_checkable
 class Writable(Protocol):
@@ -86,7 +84,6 @@ class BlobReader(io.RawIOBase):
         digest: object,
         *,
         size: int | None = None,
-        chunk_size: int = CHUNK,
         scopes: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
@@ -95,7 +92,6 @@ class BlobReader(io.RawIOBase):
         self._verifier = _digest.Verifier(digest)
         self.digest = self._verifier.expected
         self._size = size
-        self._chunk = chunk_size
         self._scopes = scopes or (pull_scope(repository),)
         self._what = f"{t.registry}/{repository}@{self.digest}"
         self._resp: httpx.Response | None = None
@@ -205,7 +201,9 @@ class BlobReader(io.RawIOBase):
         else:
             raise error_for(resp, self._what, kind="blob", registry=self._t.registry)
         self._resp = resp
-        self._iter = resp.iter_bytes(self._chunk)
+        # Chunks as they arrive: a buffer filling up to a fixed size would be
+        # lost, unhashed, when the connection breaks, and the resume would restart.
+        self._iter = resp.iter_bytes()
 
     def _next_chunk(self) -> bytes:
         """The next verified-so-far chunk, or ``b""`` at a verified end."""

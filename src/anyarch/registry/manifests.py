@@ -21,7 +21,7 @@ from anyarch.errors import DigestMismatchError, InvalidDocumentError, Unsupporte
 from anyarch.registry import _digest
 from anyarch.registry.responses import check, describe, read_limited
 from anyarch.registry.scopes import delete_scope, pull_scope, push_scope
-from anyarch.registry.transport import Transport
+from anyarch.registry.transport import BodyTooLarge, Transport
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -97,24 +97,6 @@ def _too_big(what: str, size: int | str) -> InvalidDocumentError:
     )
 
 
-def _read_capped(resp: httpx.Response, what: str) -> bytes:
-    length = resp.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_MANIFEST_SIZE:
-        resp.close()
-        raise _too_big(what, length)
-    parts: list[bytes] = []
-    total = 0
-    try:
-        for chunk in resp.iter_bytes():
-            total += len(chunk)
-            if total > MAX_MANIFEST_SIZE:
-                raise _too_big(what, f"more than {MAX_MANIFEST_SIZE}")
-            parts.append(chunk)
-    finally:
-        resp.close()
-    return b"".join(parts)
-
-
 def _verify(raw: bytes, reference: str, resp: httpx.Response, what: str) -> str:
     """The manifest's digest, after checking it against what was asked and announced."""
     expected = reference if _digest.is_digest(reference) else None
@@ -143,16 +125,19 @@ def get_manifest(
     what = manifest_what(t, repository, reference)
     if _digest.is_digest(reference):
         _digest.split(reference)
-    resp = t.request(
-        "GET",
-        f"/v2/{repository}/manifests/{reference}",
-        what=what,
-        scopes=(pull_scope(repository),),
-        headers={"Accept": ", ".join(accept)},
-        stream=True,
-    )
+    try:
+        resp = t.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            what=what,
+            scopes=(pull_scope(repository),),
+            headers={"Accept": ", ".join(accept)},
+            max_body=MAX_MANIFEST_SIZE,
+        )
+    except BodyTooLarge as exc:
+        raise _too_big(what, exc.size)
     check(resp, what, ok=(200,), kind="manifest", registry=t.registry)
-    raw = _read_capped(resp, what)
+    raw = resp.content
     media_type = _content_type(resp)
     if media_type in _GENERIC_TYPES:
         media_type = sniff_media_type(raw) or media_type

@@ -84,6 +84,35 @@ def _reason(exc: httpx.TransportError) -> str:
     return type(exc).__name__
 
 
+class BodyTooLarge(Exception):
+    """A response body exceeded the caller's limit; ``size`` says by how much we know."""
+
+    def __init__(self, size: str) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _capped(resp: httpx.Response, limit: int) -> httpx.Response:
+    """Read at most ``limit`` bytes of a streamed answer into a complete response."""
+    length = resp.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(length)
+    parts: list[bytes] = []
+    total = 0
+    for chunk in resp.iter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(f"more than {limit}")
+        parts.append(chunk)
+    return httpx.Response(
+        resp.status_code,
+        headers=resp.headers,
+        content=b"".join(parts),
+        request=resp.request,
+        extensions=resp.extensions,
+    )
+
+
 class Transport:
     """Connection-pooled HTTP to one registry; thread-safe."""
 
@@ -176,12 +205,15 @@ class Transport:
         stream: bool = False,
         follow_redirects: bool = True,
         retry: bool = True,
+        max_body: int | None = None,
     ) -> httpx.Response:
         """Send a request and return the final answer, whatever its status.
 
         Raises :class:`RegistryUnreachableError` when the registry cannot be
         reached after the retries, and auth errors from the token service.
         ``what`` names the reference or repository for error messages.
+        ``max_body`` caps a successful answer's body (:class:`BodyTooLarge`);
+        body read errors are retried like connection errors unless ``stream``.
         """
         policy = self.retry if retry else NO_RETRY
         url = self.url(path_or_url)
@@ -192,7 +224,15 @@ class Transport:
             attempt += 1
             try:
                 resp = self._send(
-                    method, url, headers or {}, params, content, want, stream, follow_redirects
+                    method,
+                    url,
+                    headers or {},
+                    params,
+                    content,
+                    want,
+                    stream,
+                    follow_redirects,
+                    max_body,
                 )
             except httpx.TransportError as exc:
                 tls = _tls_failure(exc)
@@ -243,6 +283,7 @@ class Transport:
         scopes: Sequence[str],
         stream: bool,
         follow_redirects: bool,
+        max_body: int | None,
     ) -> httpx.Response:
         home = origin(self.base_url)
         if params:
@@ -269,6 +310,8 @@ class Transport:
                 continue
             if not stream:
                 try:
+                    if max_body is not None and resp.status_code < 300:
+                        return _capped(resp, max_body)
                     resp.read()
                 finally:
                     resp.close()

@@ -146,6 +146,8 @@ def _finish(
     scopes: tuple[str, ...],
     content: Callable[[], bytes | Iterator[bytes]] | bytes,
     length: int,
+    *,
+    resumed: bool = False,
 ) -> None:
     """The closing ``PUT ?digest=`` (with the whole body when monolithic)."""
     resp = t.request(
@@ -169,6 +171,10 @@ def _finish(
     if resp.status_code == 400:
         codes = {c for c, _ in error_codes(read_limited(resp))}
         if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:
+            if resumed:
+                # A request that broke may still have been writing into the
+                # session while we resumed it; only a fresh session can tell.
+                raise _Restart("resumed session holds inconsistent data")
             raise DigestMismatchError(
                 f"{what}: the registry says the uploaded bytes do not match the digest",
                 hint="the source content differs from its descriptor; nothing was committed",
@@ -186,10 +192,14 @@ def _chunks(
     chunk: int,
     what: str,
     scopes: tuple[str, ...],
-) -> str:
-    """PATCH the source in ``chunk``-sized pieces; return the session's final location."""
+) -> tuple[str, bool]:
+    """PATCH the source in ``chunk``-sized pieces.
+
+    Returns the session's final location and whether it had to be resumed.
+    """
     offset = 0
     failures = 0
+    resumed = False
     while offset < size:
         n = min(chunk, size - offset)
         try:
@@ -222,9 +232,15 @@ def _chunks(
         if failures >= t.retry.attempts:
             raise _Restart("chunk kept failing")
         t.retry.wait(failures)
-        location, offset = _status(t, location, what, scopes)
+        location, held = _status(t, location, what, scopes)
+        # distribution answers "0-0" for an empty session too: trust our own
+        # count there rather than skip the first byte.
+        offset = 0 if held == 1 and offset == 0 else held
+        if offset > size:
+            raise _Restart(f"session claims {offset} of {size} bytes")
+        resumed = True
         log.debug("%s: resuming chunked upload at byte %d", what, offset)
-    return location
+    return location, resumed
 
 
 def _status(t: Transport, location: str, what: str, scopes: tuple[str, ...]) -> tuple[str, int]:
@@ -283,8 +299,8 @@ def put_blob(
             if chunk is None or size <= 0:
                 _finish(t, location, dgst, what, scopes, _body(source, 0, size, what), size)
             else:
-                location = _chunks(t, location, source, size, chunk, what, scopes)
-                _finish(t, location, dgst, what, scopes, b"", 0)
+                location, resumed = _chunks(t, location, source, size, chunk, what, scopes)
+                _finish(t, location, dgst, what, scopes, b"", 0, resumed=resumed)
             return
         except (_Restart, RegistryUnreachableError) as exc:
             if location is not None:
