@@ -13,7 +13,10 @@ worse than an error:
 * a first component that *looks* like a registry (it contains ``.`` or ``:``)
   but is not a valid host (``foo_bar.com/app``) is refused; Go would quietly
   turn the whole string into a registry-less path;
-* every :class:`Reference` has a registry; there is no registry-less form.
+* every :class:`Reference` has a registry; there is no registry-less form;
+* the familiar form of a Docker Hub repository whose namespace looks like a
+  registry (``docker.io/localhost/app``) keeps ``docker.io/``; Go's would
+  read back as another image.
 
 Pure: no I/O.  The module only parses and formats strings.
 """
@@ -181,6 +184,10 @@ class Reference:
             # otherwise it would read back as docker.io/a/b.
             if "/" not in rest:
                 return rest
+        if _is_registry_like(self.repository.partition("/")[0]):
+            # Unlike Go: a Hub namespace such as "localhost" or "a.b" would read
+            # back as a registry, so the familiar form keeps "docker.io/".
+            return self.name
         return self.repository
 
     @property

@@ -301,6 +301,16 @@ def test_api_registry(s: str, api: str) -> None:
     assert parse_reference(s).api_registry == api
 
 
+@pytest.mark.parametrize("repository", ["localhost/app", "a.b/app", "0.0/0"])
+def test_familiar_form_keeps_the_hub_when_the_namespace_looks_like_a_registry(
+    repository: str,
+) -> None:
+    # Go's FamiliarString gives "localhost/app", which reads back as another image.
+    ref = Reference("docker.io", repository, "1")
+    assert ref.familiar == f"docker.io/{repository}:1"
+    assert parse_reference(ref.familiar) == ref
+
+
 def test_name_and_familiar_name() -> None:
     ref = parse_reference("busybox:1")
     assert ref.name == "docker.io/library/busybox"
