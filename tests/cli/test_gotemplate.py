@@ -161,6 +161,8 @@ CASES = [
     ("pad", "[{{pad .Os 2 1}}][{{pad .Config.User 2 2}}]", "[  linux ][]"),
     ("truncate", "{{truncate .Id 12}} {{truncate .Os 99}}", "sha256:ababa linux"),
     ("html", "{{html `<a href='x'>&</a>`}}", "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"),
+    ("html nul", '{{html "a\\x00b"}}', "a\ufffdb"),  # funcs.go: htmlNull
+    ("html of several", "{{html .Nope 1 2}}", "&lt;no value&gt;1 2"),  # evalArgs
     ("urlquery", '{{urlquery "http://x.org/ a~b"}}', "http%3A%2F%2Fx.org%2F+a~b"),
     # --- print family (fmt) ------------------------------------------------------------------
     # fmt.Sprint: "Spaces are added between operands when neither is a string."

@@ -701,7 +701,15 @@ def _eval_args(args: Sequence[object]) -> str:
 
 def _f_html(*args: object) -> str:
     s = _eval_args(args)
-    for a, b in (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;")):
+    # funcs.go HTMLEscape, including its NUL -> U+FFFD
+    for a, b in (
+        ("&", "&amp;"),
+        ("'", "&#39;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ('"', "&#34;"),
+        ("\0", "\ufffd"),
+    ):
         s = s.replace(a, b)
     return s
 
