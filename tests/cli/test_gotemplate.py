@@ -88,6 +88,8 @@ CASES = [
     ("json list", "{{json .Config.Env}}", '["PATH=/usr/bin","LANG=C.UTF-8"]'),
     ("json null", "{{json .Config.Entrypoint}} {{json .Nope}}", "null null"),
     ("json string keeps html", '{{json "<a&b>"}}', '"<a&b>"'),
+    # encoding/json since Go 1.22 writes \b and \f rather than \u0008 and \u000c
+    ("json backspace formfeed", '{{json "\\b\\f"}}', '"\\b\\f"'),
     ("json escapes", '{{json "q\\"\\\\\\n\\t\\x01\\u2028"}}', '"q\\"\\\\\\n\\t\\u0001\\u2028"'),
     ("json scalars", "{{json .Size}} {{json .Flag}} {{json .Ratio}}", "7654321 true 0.25"),
     # encoding/json: 'f' layout in [1e-6, 1e21), else 'e' with e-07 cleaned to e-7
@@ -140,6 +142,8 @@ CASES = [
     ("with rebinds dot", "{{with .Config.Labels}}{{.maintainer}}{{end}}", "me"),
     ("with else", "{{with .RepoDigests}}x{{else}}no digests{{end}}", "no digests"),
     ("with declares", "{{with $l := .Config.Labels}}{{$l.beta}}{{end}}", "yes"),
+    # doc (Go 1.23): "{{with pipeline}} T1 {{else with pipeline}} T0 {{end}}"
+    ("else with", "{{with .Nope}}x{{else with .Os}}{{.}}{{end}}", "linux"),
     # --- boolean functions: and/or return an operand and short-circuit -------------
     ("and or not", '{{and 1 0}} {{and 1 "y"}} {{or 0 ""}} {{or 0 "x"}} {{not .Zero}}', "0 y  x true"),
     ("or default idiom", '{{or .Nope "default"}}', "default"),

@@ -28,6 +28,13 @@ list of strings (Docker passes a typed ``[]string``); ``{{define}}``,
 ``{{template}}``, ``{{block}}``, ``call``, ``js`` and complex numbers are
 refused with a :class:`~anyarch.errors.TemplateError`.
 
+Where Docker's data is typed and ours is not, output can differ: Docker's
+``Config.Labels`` is a ``map[string]string``, so ``{{index .Config.Labels
+"nope"}}`` prints an empty string there and ``<no value>`` here, and a null
+``Labels`` prints ``map[]`` there and ``<no value>`` here.  The language
+follows current Go: range over an integer (1.22), ``{{else with}}`` (1.23),
+encoding/json's ``\b``/``\f`` escapes (1.22).
+
 Pure: no I/O.
 """
 
