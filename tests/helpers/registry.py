@@ -43,6 +43,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -204,6 +205,33 @@ def skopeo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes
             f"skopeo {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}"
         )
     return proc
+
+
+def tls_certificate(root: Path, ips: list[str]) -> tuple[Path, Path]:
+    """A self-signed server certificate for ``ips`` (it is its own CA): ``(cert, key)``."""
+    openssl = need_tool("openssl")
+    cert, key = root / "server.crt", root / "server.key"
+    san = ",".join(f"IP:{ip}" for ip in ips)
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=anyarch test registry",
+         "-addext", f"subjectAltName={san}", "-addext", "basicConstraints=critical,CA:TRUE"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def non_loopback_ip() -> str:
+    """An address of this machine that is not loopback; skip the test if there is none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+            ip = str(s.getsockname()[0])
+        except OSError:
+            ip = ""
+    if not ip or ip.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address to test remote-host rules")
+    return ip
 
 
 def htpasswd_file(path: Path, users: dict[str, str]) -> Path:
@@ -488,14 +516,32 @@ class Fault:
 
 
 class FaultProxy:
-    """An HTTP proxy in front of a registry, injecting the faults it is told to."""
+    """An HTTP proxy in front of a registry, injecting the faults it is told to.
 
-    def __init__(self, upstream: RegistryServer) -> None:
+    ``bind`` puts it on another address (e.g. a non-loopback one, where
+    clients must not fall back to plain HTTP by themselves); ``tls=(cert,
+    key)`` makes it an HTTPS front end (it tells the registry so with
+    ``X-Forwarded-Proto`` so upload locations say ``https``).
+    """
+
+    def __init__(
+        self,
+        upstream: RegistryServer,
+        *,
+        bind: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.upstream = upstream
+        self.bind = bind
+        self.tls = tls
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
-        self._server = _ThreadedServer(("127.0.0.1", 0), self._handler())
+        self._server = _ThreadedServer((bind, 0), self._handler())
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -503,11 +549,11 @@ class FaultProxy:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.bind}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -597,6 +643,8 @@ class FaultProxy:
 
             def _upstream_headers(self, body_len: int | None) -> dict[str, str]:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                if proxy.tls is not None:
+                    headers["X-Forwarded-Proto"] = "https"
                 if body_len is not None:
                     headers["Content-Length"] = str(body_len)
                 return headers

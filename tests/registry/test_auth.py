@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from anyarch.errors import AuthenticationError
+from anyarch.errors import AuthenticationError, RegistryProtocolError
 from anyarch.registry import RegistryClient, static_credentials
-from helpers.registry import RegistryServer, sha256, tiny_image
+from helpers.registry import FaultProxy, RegistryServer, sha256, tiny_image
 
 MakeClient = Callable[..., RegistryClient]
 
@@ -25,6 +25,15 @@ def test_ping_without_auth(registry: RegistryServer, make_client: MakeClient) ->
     assert result.auth == "none"
     assert result.url == registry.url  # loopback: plain HTTP chosen automatically
     assert result.api_version == "registry/2.0"
+
+
+def test_ping_of_something_that_is_not_a_registry(
+    fault_proxy: FaultProxy, make_client: MakeClient
+) -> None:
+    fault_proxy.add("status", path="^/v2/$", status=404, body=b"404 page not found")
+    with pytest.raises(RegistryProtocolError) as info:
+        make_client(fault_proxy.host).ping()
+    assert fault_proxy.host in str(info.value) and info.value.hint
 
 
 def test_basic_auth_push_and_pull(

@@ -47,8 +47,8 @@ def test_all_four_media_types_round_trip(
     index_raw, index_type = index_of([oci, arm])
     list_raw, list_type = index_of([docker], docker=True)
     # Docker lists may only reference Docker manifests; OCI indexes anything.
-    assert client.put_manifest(repo, "index", index_raw, index_type) == sha256(index_raw)
-    assert client.put_manifest(repo, "list", list_raw, list_type) == sha256(list_raw)
+    assert str(client.put_manifest(repo, "index", index_raw, index_type)) == sha256(index_raw)
+    assert str(client.put_manifest(repo, "list", list_raw, list_type)) == sha256(list_raw)
     expected = {
         "oci": (oci.manifest, oci.media_type),
         "docker": (docker.manifest, docker.media_type),
@@ -57,10 +57,11 @@ def test_all_four_media_types_round_trip(
     }
     for tag, (raw, media_type) in expected.items():
         got = client.get_manifest(repo, tag)
-        assert got == (raw, media_type, sha256(raw)), tag
+        assert (got.raw, got.media_type, str(got.digest)) == (raw, media_type, sha256(raw)), tag
+        assert client.get_manifest(repo, got.digest) == got
         assert client.get_manifest(repo, sha256(raw)) == got
         head = client.head_manifest(repo, tag)
-        assert head is not None and head == (media_type, sha256(raw), len(raw))
+        assert head is not None and head == (media_type, got.digest, len(raw))
         oracle = skopeo(
             "inspect", "--raw", *skopeo_args(registry), f"docker://{registry.host}/{repo}:{tag}"
         )
@@ -74,7 +75,7 @@ def test_push_by_digest_and_delete(
     img = tiny_image("ppc64le")
     for digest, data in img.blobs.items():
         client.put_blob(repo, digest, len(data), data)
-    assert client.put_manifest(repo, img.digest, img.manifest, img.media_type) == img.digest
+    assert str(client.put_manifest(repo, img.digest, img.manifest, img.media_type)) == img.digest
     assert client.head_manifest(repo, img.digest) is not None
     client.delete_manifest(repo, img.digest)
     assert client.head_manifest(repo, img.digest) is None

@@ -69,7 +69,12 @@ def push_artifact(
         }
     ).encode()
     digest = client.put_manifest(repo, sha256(raw), raw, OCI_MANIFEST)
-    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw), "artifactType": ARTIFACT}
+    return {
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT,
+        "digest": str(digest),
+        "size": len(raw),
+    }
 
 
 def test_referrers_fallback_tag_scheme(
@@ -83,8 +88,9 @@ def test_referrers_fallback_tag_scheme(
     desc = push_artifact(client, repo, subject)
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [desc]}).encode()
     client.put_manifest(repo, fallback_tag(img.digest), index, OCI_INDEX)
-    assert client.referrers(repo, img.digest) == [desc]
-    assert client.referrers(repo, img.digest, artifact_type=ARTIFACT) == [desc]
+    assert [d.to_json() for d in client.referrers(repo, img.digest)] == [desc]
+    (found,) = client.referrers(repo, img.digest, artifact_type=ARTIFACT)
+    assert str(found.digest) == desc["digest"] and found.artifact_type == ARTIFACT
     assert client.referrers(repo, img.digest, artifact_type="application/other") == []
 
 
@@ -94,13 +100,14 @@ def test_referrers_api_is_used_when_present(
     client = make_client(fault_proxy.host)
     digest = sha256(b"subject")
     descs = [
-        {"mediaType": OCI_MANIFEST, "digest": sha256(b"a"), "size": 1, "artifactType": ARTIFACT},
-        {"mediaType": OCI_MANIFEST, "digest": sha256(b"b"), "size": 1, "artifactType": "x/y"},
+        {"mediaType": OCI_MANIFEST, "artifactType": ARTIFACT, "digest": sha256(b"a"), "size": 1},
+        {"mediaType": OCI_MANIFEST, "artifactType": "x/y", "digest": sha256(b"b"), "size": 1},
     ]
     body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs}).encode()
     fault_proxy.add(
         "status", path="/referrers/", status=200, body=body, headers={"Content-Type": OCI_INDEX}
     )
     # The registry did not apply the filter (no OCI-Filters-Applied): we do.
-    assert client.referrers(repo, digest, artifact_type=ARTIFACT) == [descs[0]]
+    found = client.referrers(repo, digest, artifact_type=ARTIFACT)
+    assert [d.to_json() for d in found] == [descs[0]]
     assert fault_proxy.requests("GET", "/manifests/") == []

@@ -21,6 +21,7 @@ import httpx
 
 from anyarch.errors import DigestMismatchError, RegistryProtocolError, RegistryUnreachableError
 from anyarch.registry import _digest
+from anyarch.registry._digest import DigestLike
 from anyarch.registry.responses import check, error_for
 from anyarch.registry.scopes import pull_scope
 from anyarch.registry.transport import Transport
@@ -35,19 +36,19 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
-def blob_url(repository: str, digest: object) -> str:
+def blob_url(repository: str, digest: DigestLike) -> str:
     return f"/v2/{repository}/blobs/{digest}"
 
 
 def blob_exists(
-    t: Transport, repository: str, digest: object, *, scopes: tuple[str, ...] = ()
+    t: Transport, repository: str, digest: DigestLike, *, scopes: tuple[str, ...] = ()
 ) -> int | None:
     """Size of the blob if the repository has it, else ``None``."""
-    algorithm, hexpart = _digest.split(digest)
-    what = f"{t.registry}/{repository}@{algorithm}:{hexpart}"
+    dgst = _digest.parse(digest)
+    what = f"{t.registry}/{repository}@{dgst}"
     resp = t.request(
         "HEAD",
-        blob_url(repository, f"{algorithm}:{hexpart}"),
+        blob_url(repository, dgst),
         what=what,
         scopes=scopes or (pull_scope(repository),),
     )
@@ -81,7 +82,7 @@ class BlobReader(io.RawIOBase):
         self,
         t: Transport,
         repository: str,
-        digest: object,
+        digest: DigestLike,
         *,
         size: int | None = None,
         scopes: tuple[str, ...] = (),
@@ -284,7 +285,7 @@ class BlobReader(io.RawIOBase):
 def get_blob(
     t: Transport,
     repository: str,
-    digest: object,
+    digest: DigestLike,
     sink: Writable | Callable[[bytes], object],
     *,
     size: int | None = None,

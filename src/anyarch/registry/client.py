@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import httpx
 
-from anyarch.errors import AuthenticationError
+from anyarch.errors import AuthenticationError, RegistryProtocolError
+from anyarch.oci import Descriptor, Digest
 from anyarch.registry import blobs, manifests, referrers, tags, uploads
+from anyarch.registry._digest import DigestLike
 from anyarch.registry.blobs import BlobReader, Writable
 from anyarch.registry.credentials import CredentialSource
 from anyarch.registry.manifests import MANIFEST_MEDIA_TYPES, FetchedManifest, ManifestInfo
@@ -102,6 +103,11 @@ class RegistryClient:
                 f"{self.registry}: the registry requires credentials",
                 hint=f"log in with `anyarch login {self.registry}`",
             )
+        if resp.status_code in (404, 405):
+            raise RegistryProtocolError(
+                f"{self.registry}: no OCI distribution API at /v2/ (HTTP {resp.status_code})",
+                hint="check the registry address; this server does not look like a registry",
+            )
         check(resp, self.registry, ok=(200,), kind="registry", registry=self.registry)
         challenge = self._t.auth.challenge
         return PingResult(
@@ -113,39 +119,51 @@ class RegistryClient:
     # --- manifests --------------------------------------------------------
 
     def get_manifest(
-        self, repository: str, reference: str, *, accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES
+        self,
+        repository: str,
+        reference: str | Digest,
+        *,
+        accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES,
     ) -> FetchedManifest:
         """``(raw, media_type, digest)`` of a manifest by tag or digest, verified."""
         return manifests.get_manifest(self._t, repository, str(reference), accept=accept)
 
     def head_manifest(
-        self, repository: str, reference: str, *, accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES
+        self,
+        repository: str,
+        reference: str | Digest,
+        *,
+        accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES,
     ) -> ManifestInfo | None:
         """``(media_type, digest, size)`` of a manifest, or ``None`` if absent."""
         return manifests.head_manifest(self._t, repository, str(reference), accept=accept)
 
-    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+    def put_manifest(
+        self, repository: str, reference: str | Digest, raw: bytes, media_type: str
+    ) -> Digest:
         """Push manifest bytes unchanged under a tag or digest; return the digest."""
         return manifests.put_manifest(self._t, repository, str(reference), raw, media_type)
 
-    def delete_manifest(self, repository: str, digest: object) -> None:
+    def delete_manifest(self, repository: str, digest: DigestLike) -> None:
         """Delete a manifest by digest."""
-        manifests.delete_manifest(self._t, repository, str(digest))
+        manifests.delete_manifest(self._t, repository, digest)
 
     # --- blobs ------------------------------------------------------------
 
-    def blob_exists(self, repository: str, digest: object) -> int | None:
+    def blob_exists(self, repository: str, digest: DigestLike) -> int | None:
         """The blob's size if the repository has it, else ``None``."""
         return blobs.blob_exists(self._t, repository, digest)
 
-    def open_blob(self, repository: str, digest: object, *, size: int | None = None) -> BlobReader:
+    def open_blob(
+        self, repository: str, digest: DigestLike, *, size: int | None = None
+    ) -> BlobReader:
         """A verifying, resuming stream of the blob (iterate for chunks, or ``read``)."""
         return BlobReader(self._t, repository, digest, size=size)
 
     def get_blob(
         self,
         repository: str,
-        digest: object,
+        digest: DigestLike,
         sink: Writable | Callable[[bytes], object],
         *,
         size: int | None = None,
@@ -156,7 +174,7 @@ class RegistryClient:
     def put_blob(
         self,
         repository: str,
-        digest: object,
+        digest: DigestLike,
         size: int,
         source: BlobSource,
         *,
@@ -168,7 +186,7 @@ class RegistryClient:
             self._t, repository, digest, size, source, chunk_size=chunk_size, mount_from=mount_from
         )
 
-    def mount_blob(self, repository: str, digest: object, from_repository: str) -> bool:
+    def mount_blob(self, repository: str, digest: DigestLike, from_repository: str) -> bool:
         """Cross-repository mount; ``False`` means "upload it instead"."""
         return uploads.mount_blob(self._t, repository, digest, from_repository)
 
@@ -179,7 +197,7 @@ class RegistryClient:
         return tags.list_tags(self._t, repository, page_size=page_size)
 
     def referrers(
-        self, repository: str, digest: object, *, artifact_type: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, repository: str, digest: DigestLike, *, artifact_type: str | None = None
+    ) -> list[Descriptor]:
         """Descriptors of manifests whose ``subject`` is ``digest`` (API or tag fallback)."""
         return referrers.referrers(self._t, repository, digest, artifact_type=artifact_type)

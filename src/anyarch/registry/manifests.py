@@ -17,18 +17,25 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from anyarch.errors import DigestMismatchError, InvalidDocumentError, UnsupportedMediaTypeError
+from anyarch.errors import (
+    DigestMismatchError,
+    InvalidDocumentError,
+    InvalidInputError,
+    RegistryProtocolError,
+    UnsupportedMediaTypeError,
+)
+from anyarch.oci import Digest, mediatype
 from anyarch.registry import _digest
+from anyarch.registry._digest import DigestLike
 from anyarch.registry.responses import check, describe, read_limited
 from anyarch.registry.scopes import delete_scope, pull_scope, push_scope
 from anyarch.registry.transport import BodyTooLarge, Transport
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = mediatype.OCI_MANIFEST
+OCI_INDEX = mediatype.OCI_INDEX
+DOCKER_MANIFEST = mediatype.DOCKER_MANIFEST
+DOCKER_MANIFEST_LIST = mediatype.DOCKER_MANIFEST_LIST
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 #: What ``get_manifest`` accepts by default, most preferred first.
 MANIFEST_MEDIA_TYPES: tuple[str, ...] = (
@@ -49,14 +56,14 @@ class FetchedManifest(NamedTuple):
 
     raw: bytes
     media_type: str
-    digest: str
+    digest: Digest
 
 
 class ManifestInfo(NamedTuple):
     """What a ``HEAD`` tells: the descriptor of the manifest behind a tag or digest."""
 
     media_type: str
-    digest: str
+    digest: Digest
     size: int
 
 
@@ -97,15 +104,28 @@ def _too_big(what: str, size: int | str) -> InvalidDocumentError:
     )
 
 
-def _verify(raw: bytes, reference: str, resp: httpx.Response, what: str) -> str:
+def _announced(resp: httpx.Response, what: str) -> Digest | None:
+    """The ``Docker-Content-Digest`` header, if present; junk there is a protocol error."""
+    value = resp.headers.get("docker-content-digest")
+    if not value:
+        return None
+    try:
+        return Digest.parse(str(value))
+    except InvalidInputError:
+        raise RegistryProtocolError(
+            f"{what}: the registry sent a malformed Docker-Content-Digest header",
+            hint="the registry does not follow the distribution spec",
+        )
+
+
+def _verify(raw: bytes, reference: str, resp: httpx.Response, what: str) -> Digest:
     """The manifest's digest, after checking it against what was asked and announced."""
-    expected = reference if _digest.is_digest(reference) else None
-    announced = resp.headers.get("docker-content-digest")
+    expected = _digest.parse(reference) if _digest.is_digest(reference) else None
+    announced = _announced(resp, what)
     for claim, source in ((expected, "requested"), (announced, "announced by the registry")):
-        if not claim:
+        if claim is None:
             continue
-        algorithm, _ = _digest.split(claim)
-        actual = _digest.of(raw, algorithm)
+        actual = _digest.of(raw, claim.algorithm)
         if actual != claim:
             raise DigestMismatchError(
                 f"{what}: manifest bytes hash to {actual}, not the {source} {claim}",
@@ -124,7 +144,7 @@ def get_manifest(
     """Fetch a manifest by tag or digest; raw bytes, media type and verified digest."""
     what = manifest_what(t, repository, reference)
     if _digest.is_digest(reference):
-        _digest.split(reference)
+        _digest.parse(reference)
     try:
         resp = t.request(
             "GET",
@@ -144,7 +164,7 @@ def get_manifest(
     digest = _verify(raw, reference, resp, what)
     if media_type not in accept:
         hint = "anyarch reads OCI and Docker schema 2 manifests"
-        if media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED):
+        if mediatype.is_schema1(media_type):
             hint = "Docker schema 1 manifests are obsolete; re-push the image with a current tool"
         raise UnsupportedMediaTypeError(
             f"{what}: the registry served an unsupported manifest type {media_type or 'unknown'!r}",
@@ -172,17 +192,16 @@ def head_manifest(
     if resp.status_code == 404:
         return None
     check(resp, what, ok=(200,), kind="manifest", registry=t.registry)
-    digest = resp.headers.get("docker-content-digest", "")
-    length = resp.headers.get("content-length", "")
+    digest = _announced(resp, what)
+    length = str(resp.headers.get("content-length", ""))
     media_type = _content_type(resp)
-    if _digest.is_digest(reference) and not digest:
-        digest = reference
-    if not digest or not length.isdigit() or media_type in _GENERIC_TYPES:
+    if _digest.is_digest(reference) and digest is None:
+        digest = _digest.parse(reference)
+    if digest is None or not length.isdigit() or media_type in _GENERIC_TYPES:
         # Not every registry answers HEAD fully; the body tells us for sure.
         got = get_manifest(t, repository, reference, accept=accept)
         return ManifestInfo(got.media_type, got.digest, len(got.raw))
-    _digest.split(digest)
-    if _digest.is_digest(reference) and digest != reference:
+    if _digest.is_digest(reference) and digest != _digest.parse(reference):
         raise DigestMismatchError(
             f"{what}: the registry announces digest {digest}",
             hint="the registry answered for different content than was asked for",
@@ -190,15 +209,17 @@ def head_manifest(
     return ManifestInfo(media_type, digest, int(length))
 
 
-def put_manifest(t: Transport, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+def put_manifest(
+    t: Transport, repository: str, reference: str, raw: bytes, media_type: str
+) -> Digest:
     """Store a manifest under a tag or its digest; return its digest."""
     what = manifest_what(t, repository, reference)
     if len(raw) > MAX_MANIFEST_SIZE:
         raise _too_big(what, len(raw))
     if _digest.is_digest(reference):
-        algorithm, _ = _digest.split(reference)
-        digest = _digest.of(raw, algorithm)
-        if digest != reference:
+        wanted = _digest.parse(reference)
+        digest = _digest.of(raw, wanted.algorithm)
+        if digest != wanted:
             raise DigestMismatchError(
                 f"{what}: the manifest bytes hash to {digest}",
                 hint="push a manifest by the digest of exactly its bytes",
@@ -220,21 +241,19 @@ def put_manifest(t: Transport, repository: str, reference: str, raw: bytes, medi
             f" {media_type}; for the latter try --format docker",
         )
     check(resp, what, ok=(200, 201, 202), kind="manifest", registry=t.registry)
-    announced = resp.headers.get("docker-content-digest")
-    if announced:
-        algorithm, _ = _digest.split(announced)
-        if _digest.of(raw, algorithm) != announced:
-            raise DigestMismatchError(
-                f"{what}: the registry stored the manifest as {announced}, expected {digest}",
-                hint="the registry altered the manifest bytes",
-            )
+    announced = _announced(resp, what)
+    if announced is not None and _digest.of(raw, announced.algorithm) != announced:
+        raise DigestMismatchError(
+            f"{what}: the registry stored the manifest as {announced}, expected {digest}",
+            hint="the registry altered the manifest bytes",
+        )
     return digest
 
 
-def delete_manifest(t: Transport, repository: str, digest: str) -> None:
+def delete_manifest(t: Transport, repository: str, digest: DigestLike) -> None:
     """Delete a manifest by digest (registries refuse deletion by tag)."""
-    what = manifest_what(t, repository, digest)
-    _digest.split(digest)
+    digest = _digest.parse(digest)
+    what = manifest_what(t, repository, str(digest))
     resp = t.request(
         "DELETE",
         f"/v2/{repository}/manifests/{digest}",

@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 from anyarch.errors import ImageNotFoundError, RegistryProtocolError
+from anyarch.oci import Descriptor
 from anyarch.registry import _digest
+from anyarch.registry._digest import DigestLike
 from anyarch.registry.manifests import OCI_INDEX, get_manifest
 from anyarch.registry.responses import check
 from anyarch.registry.scopes import pull_scope
@@ -22,13 +24,13 @@ from anyarch.registry.transport import Transport
 _NO_API = frozenset({400, 404, 405, 501})
 
 
-def fallback_tag(digest: object) -> str:
+def fallback_tag(digest: DigestLike) -> str:
     """The tag the fallback scheme keeps a subject's referrers under: ``sha256-<hex>``."""
-    algorithm, hexpart = _digest.split(digest)
-    return f"{algorithm}-{hexpart}"
+    d = _digest.parse(digest)
+    return f"{d.algorithm}-{d.hex}"
 
 
-def _descriptors(raw: bytes, what: str) -> list[dict[str, Any]]:
+def _descriptors(raw: bytes, what: str) -> list[Descriptor]:
     try:
         doc: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -41,15 +43,17 @@ def _descriptors(raw: bytes, what: str) -> list[dict[str, Any]]:
             f"{what}: the referrers index is malformed",
             hint="the registry (or whoever wrote the fallback tag) broke the OCI index format",
         )
-    return manifests
+    return [
+        Descriptor.from_json(m, what=f"{what} referrers", path=f"manifests[{i}]")
+        for i, m in enumerate(manifests)
+    ]
 
 
 def referrers(
-    t: Transport, repository: str, digest: object, *, artifact_type: str | None = None
-) -> list[dict[str, Any]]:
-    """Descriptors (as JSON objects) of the manifests that refer to ``digest``."""
-    algorithm, hexpart = _digest.split(digest)
-    dgst = f"{algorithm}:{hexpart}"
+    t: Transport, repository: str, digest: DigestLike, *, artifact_type: str | None = None
+) -> list[Descriptor]:
+    """Descriptors of the manifests whose ``subject`` is ``digest``."""
+    dgst = str(_digest.parse(digest))
     what = f"{t.registry}/{repository}@{dgst}"
     params = {"artifactType": artifact_type} if artifact_type else None
     resp = t.request(
@@ -73,5 +77,5 @@ def referrers(
         descs = _descriptors(resp.content, what)
         filtered = "artifactType" in resp.headers.get("oci-filters-applied", "")
     if artifact_type and not filtered:
-        descs = [d for d in descs if d.get("artifactType") == artifact_type]
+        descs = [d for d in descs if d.artifact_type == artifact_type]
     return descs

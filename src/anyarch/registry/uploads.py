@@ -29,6 +29,7 @@ from anyarch.errors import (
     RegistryUnreachableError,
 )
 from anyarch.registry import _digest
+from anyarch.registry._digest import DigestLike
 from anyarch.registry.responses import error_codes, error_for, read_limited
 from anyarch.registry.scopes import pull_scope, push_scope
 from anyarch.registry.transport import Transport
@@ -260,7 +261,7 @@ def _status(t: Transport, location: str, what: str, scopes: tuple[str, ...]) -> 
 def put_blob(
     t: Transport,
     repository: str,
-    digest: object,
+    digest: DigestLike,
     size: int,
     source: BlobSource,
     *,
@@ -273,8 +274,7 @@ def put_blob(
     given; otherwise ``PATCH`` chunks.  Session failures restart the upload up
     to the retry policy's attempt count.
     """
-    algorithm, hexpart = _digest.split(digest)
-    dgst = f"{algorithm}:{hexpart}"
+    dgst = str(_digest.parse(digest))
     what = f"{t.registry}/{repository}@{dgst}"
     if isinstance(source, bytes) and len(source) != size:
         raise DigestMismatchError(
@@ -327,15 +327,14 @@ def _exists(t: Transport, repository: str, digest: str, what: str, scopes: tuple
     return resp.status_code == 200
 
 
-def mount_blob(t: Transport, repository: str, digest: object, from_repository: str) -> bool:
+def mount_blob(t: Transport, repository: str, digest: DigestLike, from_repository: str) -> bool:
     """Ask the registry to link a blob from another repository; ``True`` if it did.
 
     A ``202`` means the registry would rather receive the bytes (it cannot
     mount, or the source lacks the blob or our access): the session it opened
     is cancelled and the caller uploads instead.
     """
-    algorithm, hexpart = _digest.split(digest)
-    dgst = f"{algorithm}:{hexpart}"
+    dgst = str(_digest.parse(digest))
     what = f"{t.registry}/{repository}@{dgst}"
     scopes = (push_scope(repository), pull_scope(from_repository))
     location = start_upload(t, repository, what, scopes, mount=(dgst, from_repository))
