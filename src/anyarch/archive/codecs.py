@@ -10,6 +10,11 @@ import gzip
 import zlib
 from typing import IO, Any
 
+from anyarch.errors import UnsupportedMediaTypeError
+
+_igzip: Any
+_isal_zlib: Any
+_zstd: Any
 try:  # pragma: no cover - depends on the environment
     from isal import igzip as _igzip
     from isal import isal_zlib as _isal_zlib
@@ -22,7 +27,6 @@ try:  # pragma: no cover
 except ImportError:  # pragma: no cover
     _zstd = None
 
-from anyarch.errors import UnsupportedMediaTypeError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -55,16 +59,17 @@ def open_decompressed(fh: IO[bytes], compression: str | None) -> IO[bytes]:
         return fh
     if compression == "gzip":
         if _igzip is not None:
-            return _igzip.IGzipFile(fileobj=fh, mode="rb")  # type: ignore[no-any-return]
-        return gzip.GzipFile(fileobj=fh, mode="rb")
+            reader: Any = _igzip.IGzipFile(fileobj=fh, mode="rb")
+            return reader  # type: ignore[no-any-return]
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
     if compression == "zstd":
         if _zstd is None:
             raise UnsupportedMediaTypeError(
                 "zstd-compressed layer but the 'zstandard' package is not installed",
                 hint="pip install zstandard (or anyarch[fast])",
             )
-        reader: Any = _zstd.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        return reader  # type: ignore[no-any-return]
+        zreader: Any = _zstd.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        return zreader  # type: ignore[no-any-return]
     if compression == "bzip2":
         import bz2
 
@@ -83,7 +88,7 @@ class GzipCompressor:
         z: Any = _isal_zlib if _isal_zlib is not None else zlib
         # isal levels are 0-3; map zlib's 1-9 onto them
         lvl = min(3, max(0, (level + 2) // 3)) if _isal_zlib is not None else level
-        self._c = z.compressobj(lvl, z.DEFLATED, -15 if z is zlib else -15)
+        self._c = z.compressobj(lvl, z.DEFLATED, -15)
         self._crc = 0
         self._size = 0
         self._crc32 = z.crc32
@@ -96,12 +101,13 @@ class GzipCompressor:
             head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
         self._crc = self._crc32(data, self._crc)
         self._size += len(data)
-        return head + self._c.compress(data)
+        out: bytes = self._c.compress(data)
+        return head + out
 
     def flush(self) -> bytes:
         head = b"" if self._started else b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
         self._started = True
-        tail = self._c.flush()
+        tail: bytes = self._c.flush()
         return (
             head
             + tail

@@ -28,8 +28,8 @@ def collect(store: Store) -> GcResult:
     with store.layout.collecting():
         live: set[Digest] = set()
         for e in store.entries():
-            for d in store.walk(e.descriptor):
-                live.add(d.digest)
+            for desc in store.walk(e.descriptor):
+                live.add(desc.digest)
         removed: list[Digest] = []
         freed = 0
         for d in list(store.blobs.all_digests()):
@@ -54,9 +54,9 @@ def collect(store: Store) -> GcResult:
         for dirpath, dirnames, filenames in os.walk(store.root):
             for fn in filenames:
                 if fn.startswith(TMP_PREFIX):
-                    p = os.path.join(dirpath, fn)
-                    freed += os.path.getsize(p)
-                    os.unlink(p)
+                    tmp = os.path.join(dirpath, fn)
+                    freed += os.path.getsize(tmp)
+                    os.unlink(tmp)
                     leftovers += 1
             for dn in list(dirnames):
                 if dn.startswith(("import-", "export-")) and dirpath == str(store.root):

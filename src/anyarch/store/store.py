@@ -14,7 +14,14 @@ from pathlib import Path
 from anyarch.errors import ImageNotFoundError, InvalidReferenceError, PlatformNotFoundError
 from anyarch.name import Reference, parse_reference
 from anyarch.oci import Descriptor, Digest, ImageConfig, Index, Manifest, mediatype, parse_document
-from anyarch.oci.platform import Platform, format_all, host_platform, only, select_best
+from anyarch.oci.platform import (
+    Platform,
+    default_matcher,
+    format_all,
+    host_platform,
+    only,
+    select_best,
+)
 from anyarch.store.layout import REF_NAME, Layout, StoredImage, default_store_root
 
 _HEX_PREFIX = re.compile(r"^(sha256:)?[0-9a-f]{4,64}$")
@@ -229,7 +236,7 @@ class Store:
         if isinstance(doc, Index):
             want = platform or host_platform()
             candidates = [m for m in doc.manifests if m.platform is not None]
-            matcher = only(want) if platform is None else only(want)
+            matcher = default_matcher() if platform is None else only(want)
             idx = select_best([m.platform for m in candidates if m.platform], matcher)
             if idx is None:
                 have = ", ".join(format_all(m.platform) for m in candidates if m.platform) or "none"
