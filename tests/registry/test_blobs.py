@@ -73,6 +73,19 @@ def test_upload_from_reopenable_file(
     assert b"".join(chunks) == data
 
 
+def test_source_shorter_than_declared_size(
+    registry: RegistryServer, make_client: MakeClient, repo: str, tmp_path: Path
+) -> None:
+    client = make_client(registry.host)
+    data = blob(20_000, 6)
+    path = tmp_path / "short.bin"
+    path.write_bytes(data[:15_000])
+    with pytest.raises(DigestMismatchError) as info:
+        client.put_blob(repo, sha256(data), len(data), functools.partial(open, path, "rb"))
+    assert "short" in str(info.value)
+    assert client.blob_exists(repo, sha256(data)) is None
+
+
 def test_empty_blob(registry: RegistryServer, make_client: MakeClient, repo: str) -> None:
     client = make_client(registry.host)
     digest = sha256(b"")

@@ -253,7 +253,13 @@ class Transport:
                     " a plain-HTTP registry needs --insecure",
                 )
             status = resp.status_code
-            if status == 401 and not answered_challenge:
+            # Only the registry's own challenge counts: a storage backend we were
+            # redirected to must not teach us where to send credentials.
+            if (
+                status == 401
+                and not answered_challenge
+                and origin(str(resp.url)) == origin(self.base_url)
+            ):
                 challenge = pick_challenge(resp.headers.get_list("www-authenticate"))
                 if challenge is not None and challenge.scheme in ("basic", "bearer"):
                     answered_challenge = True

@@ -57,10 +57,11 @@ def _body(
     if isinstance(source, bytes):
         view = memoryview(source)
 
-        def from_bytes() -> bytes:
-            if offset == 0 and length == len(source):
-                return source
-            return bytes(view[offset : offset + length])
+        def from_bytes() -> Iterator[bytes]:
+            # Pieces, not one big buffer: the HTTP stack re-slices an unsent
+            # remainder after every partial send, quadratic in its size.
+            for start in range(offset, offset + length, _READ):
+                yield bytes(view[start : min(start + _READ, offset + length)])
 
         return from_bytes
 
