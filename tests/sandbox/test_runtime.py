@@ -282,7 +282,7 @@ def test_exception_in_callback_stops_the_container_promptly(rootfs: Path, tmp_pa
     with pytest.raises(RuntimeError, match="callback saw hi"):
         run(spec, stdout_cb=boom)
     assert time.monotonic() - start < 1.5
-    time.sleep(2.5)
+    time.sleep(max(0.0, 2.8 - (time.monotonic() - start)))  # past the step's `sleep 2`
     assert not (shared / "too-late").exists(), "the container kept running"
     assert not (rootfs / "etc" / "hosts").exists()
 
@@ -305,7 +305,7 @@ def test_ctrl_c_kills_the_container_and_cleans_up(rootfs: Path, tmp_path: Path) 
         timer.cancel()
     assert time.monotonic() - start < 1.5
     assert (shared / "started").exists()
-    time.sleep(2.5)
+    time.sleep(max(0.0, 2.8 - (time.monotonic() - start)))  # past the step's `sleep 2`
     assert not (shared / "too-late").exists(), "the container survived Ctrl-C"
     assert not (rootfs / "m").exists()
     assert not any(Path(tempfile.gettempdir()).glob(f"anyarch-run-*/state/anyarch-{os.getpid()}-*"))
@@ -378,3 +378,31 @@ def test_unrunnable_platform_fails_before_starting_anything(rootfs: Path, tmp_pa
 def test_run_result_check_passes_through_success() -> None:
     ok = RunResult(0, ("done",), 0.1, ("true",))
     assert ok.check() is ok
+
+
+def test_relative_rootfs_path_works(rootfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(rootfs.parent)
+    assert run(sh(Path(rootfs.name), "test -x /bin/busybox")) == 0
+
+
+def test_image_symlinks_do_not_redirect_mount_points_to_the_host(
+    rootfs: Path, tmp_path: Path
+) -> None:
+    # An image whose /etc is an absolute link to a host directory: the
+    # /etc/hosts mount point must be made inside the rootfs, never on the host.
+    host_dir = tmp_path / "host-etc"
+    host_dir.mkdir()
+    for entry in (rootfs / "etc").iterdir():
+        entry.unlink()
+    (rootfs / "etc").rmdir()
+    (rootfs / "etc").symlink_to(host_dir)
+    code, out, _ = output(sh(rootfs, "cat /etc/hosts | head -1"))
+    assert code == 0 and out == ["127.0.0.1\tlocalhost anyarch"]
+    assert list(host_dir.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_the_working_directory_is_a_clear_error(rootfs: Path) -> None:
+    with pytest.raises(BuildError) as info:
+        run(sh(rootfs, "true", cwd="/etc/passwd/sub"))
+    assert str(info.value).startswith("cannot create /etc/passwd/sub in rootfs")
+    assert str(info.value).endswith("/etc/passwd is not a directory")

@@ -134,27 +134,27 @@ def ensure_in_root(
     ``uid:gid``; parents get mode 0755 and a file stub 0644.
     """
     created: list[Stub] = []
-    parts = _components(path)
-    if not parts:
-        return created
+    # Resolve once: every existing component of the result is then a real
+    # directory (no symlinks), and the missing tail is created component by
+    # component below it.
+    target = resolve_in_root(root, path)
+    parts = target.relative_to(root).parts
     for i in range(1, len(parts) + 1):
         last = i == len(parts)
-        host = resolve_in_root(root, "/".join(parts[:i]))
+        host = root.joinpath(*parts[:i])
+        shown = "/" + "/".join(parts[:i])
         try:
             st = os.lstat(host)
         except FileNotFoundError:
             if last and not is_dir:
                 fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
                 os.close(fd)
-                os.lchown(host, uid, gid)
-                created.append(Stub(host, is_dir=False))
             else:
                 os.mkdir(host, 0o755)
-                os.lchown(host, uid, gid)
-                created.append(Stub(host, is_dir=True))
+            os.lchown(host, uid, gid)
+            created.append(Stub(host, is_dir=not last or is_dir))
             continue
-        if not last and not stat.S_ISDIR(st.st_mode):
-            shown = "/" + "/".join(parts[:i])
+        if stat.S_ISLNK(st.st_mode) or (not last and not stat.S_ISDIR(st.st_mode)):
             raise BuildError(
                 f"cannot create {path} in rootfs {root}: {shown} is not a directory",
                 hint="a file in the image is in the way of a mount point or working directory",

@@ -225,7 +225,12 @@ def _oci_mount(m: Mount) -> dict[str, Any]:
     opts = ["rbind", "ro" if readonly else "rw", *m.options]
     if m.kind == "secret":
         opts += ["nosuid", "nodev", "noexec"]
-    return {"destination": m.target, "type": "bind", "source": str(m.source), "options": opts}
+    return {
+        "destination": m.target,
+        "type": "bind",
+        "source": os.path.abspath(str(m.source)),
+        "options": opts,
+    }
 
 
 def standard_mounts() -> list[dict[str, Any]]:
@@ -350,7 +355,8 @@ def oci_runtime_config(
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
             "noNewPrivileges": True,
         },
-        "root": {"path": str(spec.rootfs), "readonly": spec.readonly_rootfs},
+        # The runtime resolves relative paths against the bundle, not our cwd.
+        "root": {"path": os.path.abspath(spec.rootfs), "readonly": spec.readonly_rootfs},
         "hostname": spec.hostname,
         "mounts": mounts,
         "linux": linux,
