@@ -785,6 +785,16 @@ class FaultProxy:
         return Handler
 
 
+class SleepRecorder:
+    """A ``RetryPolicy(sleep=...)`` that records the waits instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
 # --- fixtures -------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from anyarch.registry import RegistryClient, RetryPolicy
 from helpers.registry import (  # noqa: F401  (fixtures re-exported for pytest)
+    SleepRecorder,
     _fault_proxy_session,
     basic_registry,
     fault_proxy,
@@ -16,16 +17,6 @@ from helpers.registry import (  # noqa: F401  (fixtures re-exported for pytest)
     repo,
     token_registry,
 )
-
-
-class SleepRecorder:
-    """A ``RetryPolicy.sleep`` that records waits and sleeps only a token amount."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

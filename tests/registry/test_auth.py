@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from anyarch.errors import AuthenticationError, RegistryProtocolError
-from anyarch.registry import RegistryClient, static_credentials
-from helpers.registry import FaultProxy, RegistryServer, sha256, tiny_image
+from anyarch.oci import Digest
+from anyarch.registry import Credential, DockerConfig, RegistryClient, static_credentials
+from helpers.registry import FaultProxy, RegistryServer, sha256, skopeo, skopeo_args, tiny_image
 
 MakeClient = Callable[..., RegistryClient]
 
 
-def push_image(client: RegistryClient, repo: str, tag: str = "v1") -> str:
+def push_image(client: RegistryClient, repo: str, tag: str = "v1") -> Digest:
     img = tiny_image()
     for digest, data in img.blobs.items():
         client.put_blob(repo, digest, len(data), data)
@@ -36,16 +38,25 @@ def test_ping_of_something_that_is_not_a_registry(
     assert fault_proxy.host in str(info.value) and info.value.hint
 
 
-def test_basic_auth_push_and_pull(
-    basic_registry: RegistryServer, make_client: MakeClient, repo: str
+@pytest.mark.parametrize("server_name", ["basic_registry", "token_registry"])
+def test_logged_in_push_is_readable_by_skopeo(
+    request: pytest.FixtureRequest,
+    server_name: str,
+    make_client: MakeClient,
+    repo: str,
+    tmp_path: Path,
 ) -> None:
-    client = make_client(
-        basic_registry.host,
-        credentials=static_credentials(basic_registry.username, basic_registry.password),
-    )
-    assert client.ping().auth == "basic"
+    server: RegistryServer = request.getfixturevalue(server_name)
+    # Credentials as `anyarch login` stores them: docker's config.json.
+    config = DockerConfig(tmp_path / "config.json")
+    config.login(server.host, Credential(server.username, server.password))
+    client = make_client(server.host, credentials=config)
+    assert client.ping().auth == ("basic" if server_name == "basic_registry" else "bearer")
     digest = push_image(client, repo)
     assert client.get_manifest(repo, "v1").digest == digest
+    ref = f"docker://{server.host}/{repo}:v1"
+    raw = skopeo("inspect", "--raw", *skopeo_args(server), ref).stdout
+    assert sha256(raw) == str(digest)
 
 
 @pytest.mark.parametrize("password", [None, "wrong-password"])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -24,6 +24,11 @@ from helpers.registry import (
 )
 
 MakeClient = Callable[..., RegistryClient]
+
+
+def opener(path: Path) -> Callable[[], IO[bytes]]:
+    """A re-openable upload source, as the store hands them out."""
+    return lambda: path.open("rb")
 
 
 def blob(size: int, seed: int = 0) -> bytes:
@@ -68,7 +73,7 @@ def test_upload_from_reopenable_file(
     data = blob(200_000, 2)
     path.write_bytes(data)
     digest = sha256(data)
-    client.put_blob(repo, digest, len(data), functools.partial(open, path, "rb"), chunk_size=50_000)
+    client.put_blob(repo, digest, len(data), opener(path), chunk_size=50_000)
     chunks = list(client.open_blob(repo, digest, size=len(data)))
     assert b"".join(chunks) == data
 
@@ -81,7 +86,7 @@ def test_source_shorter_than_declared_size(
     path = tmp_path / "short.bin"
     path.write_bytes(data[:15_000])
     with pytest.raises(DigestMismatchError) as info:
-        client.put_blob(repo, sha256(data), len(data), functools.partial(open, path, "rb"))
+        client.put_blob(repo, sha256(data), len(data), opener(path))
     assert "short" in str(info.value)
     assert client.blob_exists(repo, sha256(data)) is None
 

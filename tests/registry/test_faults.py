@@ -22,7 +22,14 @@ from anyarch.errors import (
     RegistryUnreachableError,
 )
 from anyarch.registry import RegistryClient, RetryPolicy
-from helpers.registry import FaultProxy, RegistryServer, free_port, sha256, tiny_image
+from helpers.registry import (
+    FaultProxy,
+    RegistryServer,
+    SleepRecorder,
+    free_port,
+    sha256,
+    tiny_image,
+)
 
 MakeClient = Callable[..., RegistryClient]
 MiB = 1024 * 1024
@@ -71,7 +78,7 @@ def test_pull_survives_500s_and_honours_retry_after(
     make_client: MakeClient,
     repo: str,
     stored_blob: tuple[str, bytes],
-    sleeps: list[float],
+    sleeps: SleepRecorder,
 ) -> None:
     digest, data = stored_blob
     fault_proxy.add("status", method="GET", path="/blobs/", status=500, times=2)
@@ -82,18 +89,18 @@ def test_pull_survives_500s_and_honours_retry_after(
     make_client(fault_proxy.host).get_blob(repo, digest, sink, size=len(data))
     assert sink.getvalue() == data
     assert len(fault_proxy.requests("GET", "/blobs/")) == 4
-    assert sleeps.waits[-1] == 2.0  # type: ignore[attr-defined]
+    assert sleeps.waits[-1] == 2.0
 
 
 def test_retry_after_is_capped(
-    fault_proxy: FaultProxy, repo: str, stored_blob: tuple[str, bytes], sleeps: list[float]
+    fault_proxy: FaultProxy, repo: str, stored_blob: tuple[str, bytes], sleeps: SleepRecorder
 ) -> None:
     digest, _ = stored_blob
     fault_proxy.add("status", path="/blobs/", status=503, headers={"Retry-After": "86400"})
-    policy = RetryPolicy(max_retry_after=5.0, sleep=sleeps)  # type: ignore[arg-type]
+    policy = RetryPolicy(max_retry_after=5.0, sleep=sleeps)
     with RegistryClient(fault_proxy.host, retry=policy) as client:
         assert client.blob_exists(repo, digest) == MiB
-    assert sleeps.waits == [5.0]  # type: ignore[attr-defined]
+    assert sleeps.waits == [5.0]
 
 
 def test_retries_are_bounded(fault_proxy: FaultProxy, make_client: MakeClient, repo: str) -> None:
@@ -196,7 +203,7 @@ def test_manifest_push_and_pull_survive_faults(
     assert client.get_manifest(repo, "v1").raw == img.manifest
 
 
-def test_unreachable_registry(make_client: MakeClient, sleeps: list[float]) -> None:
+def test_unreachable_registry(make_client: MakeClient, sleeps: SleepRecorder) -> None:
     host = f"127.0.0.1:{free_port()}"
     client = make_client(host)
     with pytest.raises(RegistryUnreachableError) as info:
@@ -204,11 +211,11 @@ def test_unreachable_registry(make_client: MakeClient, sleeps: list[float]) -> N
     assert host in str(info.value) and "connection refused" in str(info.value)
     assert info.value.hint and "running" in info.value.hint
     assert info.value.exit_code == 5
-    assert len(sleeps.waits) == 4  # type: ignore[attr-defined]  # 5 attempts
+    assert len(sleeps.waits) == 4  # 5 attempts
 
 
-def test_unreachable_https_registry_names_tls_or_dns(sleeps: list[float]) -> None:
-    policy = RetryPolicy(attempts=1, sleep=sleeps)  # type: ignore[arg-type]
+def test_unreachable_https_registry_names_tls_or_dns(sleeps: SleepRecorder) -> None:
+    policy = RetryPolicy(attempts=1, sleep=sleeps)
     with (
         RegistryClient("registry.invalid", retry=policy, timeout=5) as client,
         pytest.raises(RegistryUnreachableError) as info,

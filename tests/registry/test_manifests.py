@@ -13,8 +13,10 @@ from anyarch.errors import (
     InvalidDocumentError,
     UnsupportedMediaTypeError,
 )
+from anyarch.oci import Digest
 from anyarch.registry import MAX_MANIFEST_SIZE, RegistryClient
 from helpers.registry import (
+    OCI_INDEX,
     FaultProxy,
     RegistryServer,
     TinyImage,
@@ -28,7 +30,7 @@ from helpers.registry import (
 MakeClient = Callable[..., RegistryClient]
 
 
-def push(client: RegistryClient, repo: str, img: TinyImage, tag: str) -> str:
+def push(client: RegistryClient, repo: str, img: TinyImage, tag: str) -> Digest:
     for digest, data in img.blobs.items():
         client.put_blob(repo, digest, len(data), data)
     return client.put_manifest(repo, tag, img.manifest, img.media_type)
@@ -126,7 +128,7 @@ def test_manifest_over_4mib_is_not_pushed(
            "manifests": [], "annotations": {"pad": "x" * MAX_MANIFEST_SIZE}}  # fmt: skip
     raw = json.dumps(doc).encode()
     with pytest.raises(InvalidDocumentError) as info:
-        client.put_manifest(repo, "big", raw, doc["mediaType"])
+        client.put_manifest(repo, "big", raw, OCI_INDEX)
     assert "4 MiB" in str(info.value)
     assert fault_proxy.requests("PUT") == []
 

@@ -49,8 +49,8 @@ def _flows(server: RegistryServer, make_client: MakeClient, repo: str) -> list[s
         for call in (client.ping, lambda c=client: c.get_manifest(repo, "v1")):
             try:
                 call()
-            except AnyarchError as err:
-                errors.append(err)
+            except AnyarchError as exc:
+                errors.append(exc)
     # Anonymous ping may succeed on a token registry; everything else must fail.
     assert len(errors) >= 3
     for err in errors:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from anyarch.errors import ImageNotFoundError, RegistryProtocolError
+from anyarch.errors import ImageNotFoundError, InvalidDocumentError, RegistryProtocolError
 from anyarch.oci import Descriptor
 from anyarch.registry import _digest
 from anyarch.registry._digest import DigestLike
-from anyarch.registry.manifests import OCI_INDEX, get_manifest
+from anyarch.registry.manifests import MAX_MANIFEST_SIZE, OCI_INDEX, get_manifest
 from anyarch.registry.responses import check
 from anyarch.registry.scopes import pull_scope
-from anyarch.registry.transport import Transport
+from anyarch.registry.transport import BodyTooLarge, Transport
 
 #: Answers that mean "this registry has no referrers API".
 _NO_API = frozenset({400, 404, 405, 501})
@@ -56,14 +56,21 @@ def referrers(
     dgst = str(_digest.parse(digest))
     what = f"{t.registry}/{repository}@{dgst}"
     params = {"artifactType": artifact_type} if artifact_type else None
-    resp = t.request(
-        "GET",
-        f"/v2/{repository}/referrers/{dgst}",
-        what=what,
-        scopes=(pull_scope(repository),),
-        params=params,
-        headers={"Accept": OCI_INDEX},
-    )
+    try:
+        resp = t.request(
+            "GET",
+            f"/v2/{repository}/referrers/{dgst}",
+            what=what,
+            scopes=(pull_scope(repository),),
+            params=params,
+            headers={"Accept": OCI_INDEX},
+            max_body=MAX_MANIFEST_SIZE,
+        )
+    except BodyTooLarge as exc:
+        raise InvalidDocumentError(
+            f"{what}: the referrers index is {exc.size} bytes, over the 4 MiB limit",
+            hint="the registry holds too many referrers for this image to list at once",
+        )
     ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip()
     if resp.status_code in _NO_API or (resp.status_code == 200 and ctype != OCI_INDEX):
         try:
