@@ -95,6 +95,31 @@ def test_bearer_token_push_pull_and_token_reuse(
     assert new[0]["user"] == token_registry.username
 
 
+def test_prepare_push_fetches_one_token_for_the_whole_push(
+    token_registry: RegistryServer, make_client: MakeClient, repo: str
+) -> None:
+    issuer = token_registry.issuer
+    assert issuer is not None
+    client = make_client(
+        token_registry.host,
+        credentials=static_credentials(token_registry.username, token_registry.password),
+    )
+    data = b"base layer" * 100
+    client.put_blob(repo + "-base", sha256(data), len(data), data)
+    before = len(issuer.requests)
+    client.prepare_push(repo, mount_from=[repo + "-base"])
+    img = tiny_image("loong64")
+    for digest, blob in img.blobs.items():
+        assert client.blob_exists(repo, digest) is None  # a pull-only request...
+        client.put_blob(repo, digest, len(blob), blob)
+    assert client.mount_blob(repo, sha256(data), repo + "-base")
+    client.put_manifest(repo, "v1", img.manifest, img.media_type)
+    # ...yet one token served the checks, uploads, the mount and the manifest.
+    assert [sorted(r["scopes"]) for r in issuer.requests[before:]] == [
+        [f"repository:{repo}-base:pull", f"repository:{repo}:pull,push"]
+    ]
+
+
 def test_bearer_wrong_password(token_registry: RegistryServer, make_client: MakeClient) -> None:
     client = make_client(
         token_registry.host, credentials=static_credentials(token_registry.username, "nope")

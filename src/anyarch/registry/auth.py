@@ -72,6 +72,7 @@ class Authenticator:
         self._cred: Credential | None = None
         self._cred_loaded = False
         self._tokens: list[_Token] = []
+        self._widen: dict[str, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         scheme = self._challenge.scheme if self._challenge else "unknown"
@@ -107,6 +108,27 @@ class Authenticator:
                 self._cred_loaded = True
             return self._cred
 
+    def widen(self, repository: str, scopes: Sequence[str]) -> None:
+        """Ask for ``scopes`` too whenever a token touching ``repository`` is needed.
+
+        A push announces itself this way, so its first request (a HEAD, which
+        needs only ``pull``) already fetches the ``pull,push`` (and mount
+        source ``pull``) token every later request of the push reuses.
+        """
+        with self._lock:
+            self._widen[repository] = scope_mod.normalize(
+                [*self._widen.get(repository, ()), *scopes]
+            )
+
+    def _widened(self, scopes: Sequence[str]) -> tuple[str, ...]:
+        with self._lock:
+            extra = [
+                s
+                for scope in scopes
+                for s in self._widen.get(scope_mod.repository_of(scope) or "", ())
+            ]
+        return scope_mod.normalize([*scopes, *extra])
+
     def invalidate(self, scopes: Sequence[str]) -> None:
         """Forget tokens that would be used for ``scopes`` (the registry refused one)."""
         wanted = scope_mod.normalize(scopes)
@@ -131,7 +153,7 @@ class Authenticator:
 
     def token(self, scopes: Sequence[str]) -> str:
         """A bearer token covering ``scopes``, from cache or the token service."""
-        wanted = scope_mod.normalize(scopes)
+        wanted = self._widened(scopes)
         cached = self._cached(wanted)
         if cached is not None:
             return cached

@@ -7,7 +7,7 @@ state), so a caller may transfer several blobs in parallel through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +23,7 @@ from anyarch.registry.credentials import CredentialSource
 from anyarch.registry.manifests import MANIFEST_MEDIA_TYPES, FetchedManifest, ManifestInfo
 from anyarch.registry.responses import check
 from anyarch.registry.retry import RetryPolicy
+from anyarch.registry.scopes import pull_scope, push_scope
 from anyarch.registry.transport import Transport
 from anyarch.registry.uploads import BlobSource
 
@@ -115,6 +116,17 @@ class RegistryClient:
             auth=challenge.scheme if challenge else "none",
             api_version=resp.headers.get("docker-distribution-api-version", ""),
         )
+
+    def prepare_push(self, repository: str, *, mount_from: Sequence[str] = ()) -> None:
+        """Announce a push to ``repository`` (with mounts from ``mount_from``).
+
+        On a token-auth registry every request to ``repository`` then uses one
+        token with ``pull,push`` there and ``pull`` on the mount sources,
+        instead of a ``pull`` token for the first existence checks and
+        another for the upload.  Harmless elsewhere.
+        """
+        wanted = [push_scope(repository), *(pull_scope(r) for r in mount_from if r != repository)]
+        self._t.auth.widen(repository, wanted)
 
     # --- manifests --------------------------------------------------------
 

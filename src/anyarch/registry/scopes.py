@@ -29,6 +29,14 @@ def delete_scope(repository: str) -> str:
     return repository_scope(repository, "pull", "push", "delete")
 
 
+def repository_of(scope: str) -> str | None:
+    """``NAME`` of a ``repository:NAME:actions`` scope, else ``None``."""
+    parts = _split(scope)
+    if parts is None or not parts[0].startswith("repository:"):
+        return None
+    return parts[0].split(":", 1)[1]
+
+
 def _split(scope: str) -> tuple[str, frozenset[str]] | None:
     """``(type:name, actions)``; names may not hold ':' but types like ``repository(plugin)`` may."""
     head, sep, actions = scope.rpartition(":")

@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-import anyarch
+from anyarch import __version__
 from anyarch.errors import RegistryProtocolError, RegistryUnreachableError
 from anyarch.name import is_loopback_registry
 from anyarch.registry.auth import Authenticator
@@ -40,7 +40,7 @@ Body = bytes | Callable[[], bytes | Iterable[bytes]] | None
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 8
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-USER_AGENT = f"anyarch/{getattr(anyarch, '__version__', '0')}"
+USER_AGENT = f"anyarch/{__version__}"
 
 
 def origin(url: str) -> tuple[str, str, int]:
