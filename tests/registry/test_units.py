@@ -13,6 +13,7 @@ from anyarch.registry.retry import parse_retry_after
 from anyarch.registry.scopes import covers, normalize, push_scope
 from anyarch.registry.tags import next_link
 from anyarch.registry.transport import origin
+from helpers.registry import need_tool
 
 
 def test_bearer_challenge_keeps_commas_and_colons_inside_quotes() -> None:
@@ -101,3 +102,14 @@ def test_fallback_tag_and_sniffing() -> None:
     assert sniff_media_type(b'{"schemaVersion":2,"manifests":[]}').endswith("index.v1+json")
     assert sniff_media_type(b'{"mediaType":"x/y"}') == "x/y"
     assert sniff_media_type(b"not json") == ""
+
+
+def test_missing_real_tool_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("ANYARCH_REQUIRE_REAL", "1")
+    with pytest.raises(pytest.fail.Exception, match="anyarch-no-such-tool is not installed"):
+        need_tool("anyarch-no-such-tool")
+    monkeypatch.delenv("ANYARCH_REQUIRE_REAL")
+    with pytest.raises(pytest.skip.Exception, match="anyarch-no-such-tool is not installed"):
+        need_tool("anyarch-no-such-tool")
