@@ -1,10 +1,11 @@
 """One copy routine for every source/destination pair.
 
-A source can hand out blobs by descriptor; a sink can say whether it has a
-blob and accept one.  :func:`copy_image` walks an image or index graph from
-its root, copies only what the sink lacks (in parallel), and writes every
-manifest *after* the blobs it references, so a reader never sees a dangling
-manifest.  Everything read is verified against its digest on the way in.
+Endpoints are the local store, an OCI layout directory, and a repository in a
+registry.  :func:`copy_image` walks an image or index graph from its root,
+copies only the blobs the destination lacks (several at a time, mounting
+across repositories of the same registry instead of uploading), and writes
+every manifest *after* the blobs it references, so a reader never sees a
+dangling manifest.  Everything read is verified against its digest on the way.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Protocol
 
-from anyarch.errors import DigestMismatchError, InvalidDocumentError
+from anyarch.errors import DigestMismatchError, InvalidDocumentError, PlatformNotFoundError
 from anyarch.oci import Descriptor, Digest, Index, Manifest, mediatype, parse_document
-from anyarch.oci.platform import Platform, only
+from anyarch.oci.platform import Platform, format_all, only
+from anyarch.registry import MAX_MANIFEST_SIZE, RegistryClient
 from anyarch.store.layout import Layout
+
+Opener = Callable[[], IO[bytes]]
 
 
 class Source(Protocol):
@@ -29,13 +33,17 @@ class Source(Protocol):
 
     def open_blob(self, desc: Descriptor) -> IO[bytes]: ...
 
+    def read_manifest(self, desc: Descriptor) -> bytes: ...
+
 
 class Sink(Protocol):
     """Where content goes."""
 
     def has_blob(self, desc: Descriptor) -> bool: ...
 
-    def write_blob(self, desc: Descriptor, src: IO[bytes]) -> None: ...
+    def write_blob(self, desc: Descriptor, opener: Opener) -> None: ...
+
+    def write_manifest(self, desc: Descriptor, raw: bytes) -> None: ...
 
 
 class LayoutEndpoint:
@@ -53,21 +61,68 @@ class LayoutEndpoint:
     def open_blob(self, desc: Descriptor) -> IO[bytes]:
         return self.layout.blobs.open(desc.digest)
 
+    def read_manifest(self, desc: Descriptor) -> bytes:
+        with self.layout.blobs.open(desc.digest) as fh:
+            return fh.read(MAX_MANIFEST_SIZE + 1)
+
     def has_blob(self, desc: Descriptor) -> bool:
         return self.layout.blobs.has(desc.digest)
 
-    def write_blob(self, desc: Descriptor, src: IO[bytes]) -> None:
+    def write_blob(self, desc: Descriptor, opener: Opener) -> None:
         existed = self.layout.blobs.has(desc.digest)
-        self.layout.blobs.put_stream(src, desc.digest, desc.size)
+        with opener() as src:
+            self.layout.blobs.put_stream(src, desc.digest, desc.size)
         if not existed:
             with self._lock:
                 self.added.append(desc.digest)
+
+    def write_manifest(self, desc: Descriptor, raw: bytes) -> None:
+        self.write_blob(desc, lambda: io.BytesIO(raw))
 
     def rollback(self) -> None:
         for d in self.added:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.layout.blobs.path(d))
         self.added.clear()
+
+
+class RegistryEndpoint:
+    """One repository of a registry as a source and a sink."""
+
+    def __init__(self, client: RegistryClient, repository: str) -> None:
+        self.client = client
+        self.repository = repository
+
+    @property
+    def registry(self) -> str:
+        return self.client.registry
+
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        return self.client.open_blob(self.repository, desc.digest, size=desc.size)  # type: ignore[return-value]
+
+    def read_manifest(self, desc: Descriptor) -> bytes:
+        return self.client.get_manifest(self.repository, desc.digest).raw
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        if _is_document(desc):
+            return self.client.head_manifest(self.repository, desc.digest) is not None
+        return self.client.blob_exists(self.repository, desc.digest) is not None
+
+    def write_blob(self, desc: Descriptor, opener: Opener) -> None:
+        self.client.put_blob(self.repository, desc.digest, desc.size, opener)
+
+    def mount(self, desc: Descriptor, from_repository: str) -> bool:
+        return self.client.mount_blob(self.repository, desc.digest, from_repository)
+
+    def write_manifest(self, desc: Descriptor, raw: bytes) -> None:
+        self.client.put_manifest(self.repository, desc.digest, raw, desc.media_type)
+
+    def tag(self, tag: str, desc: Descriptor, raw: bytes) -> None:
+        self.client.put_manifest(self.repository, tag, raw, desc.media_type)
+
+
+def _is_document(desc: Descriptor) -> bool:
+    return mediatype.is_index(desc.media_type) or mediatype.is_manifest(desc.media_type)
 
 
 @dataclasses.dataclass
@@ -77,13 +132,60 @@ class CopyStats:
     blobs_copied: int = 0
     bytes_copied: int = 0
     blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    manifests: int = 0
 
 
-def read_document(src: Source, desc: Descriptor) -> Manifest | Index:
-    """Fetch a manifest or index from ``src`` and verify it against ``desc``."""
-    with src.open_blob(desc) as fh:
-        raw = fh.read(4 * 1024 * 1024 + 1)
-    if len(raw) > 4 * 1024 * 1024:
+class Progress(Protocol):
+    """Receives transfer events (the CLI renders them as bars, lines or JSON)."""
+
+    def blob_start(self, desc: Descriptor) -> None: ...
+
+    def blob_bytes(self, desc: Descriptor, n: int) -> None: ...
+
+    def blob_done(self, desc: Descriptor, how: str) -> None: ...  # copied|exists|mounted
+
+
+class NoProgress:
+    def blob_start(self, desc: Descriptor) -> None:
+        return None
+
+    def blob_bytes(self, desc: Descriptor, n: int) -> None:
+        return None
+
+    def blob_done(self, desc: Descriptor, how: str) -> None:
+        return None
+
+
+class _Counting(io.RawIOBase):
+    """Wraps a reader to report bytes as they pass (for progress bars)."""
+
+    def __init__(self, inner: IO[bytes], report: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._report = report
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if n is None else n)
+        if data:
+            self._report(len(data))
+        return data
+
+    def readinto(self, b: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+def verify_document(raw: bytes, desc: Descriptor) -> Manifest | Index:
+    """Check manifest bytes against their descriptor and parse them."""
+    if len(raw) > MAX_MANIFEST_SIZE:
         raise InvalidDocumentError(
             f"manifest {desc.digest} is larger than 4 MiB", hint="registries refuse such manifests"
         )
@@ -96,16 +198,27 @@ def read_document(src: Source, desc: Descriptor) -> Manifest | Index:
     return parse_document(raw, desc.media_type)
 
 
-def filter_index(index: Index, platforms: Sequence[Platform]) -> list[Descriptor]:
-    """Entries of ``index`` that match any of ``platforms`` (best match per platform)."""
+def read_document(src: Source, desc: Descriptor) -> Manifest | Index:
+    """Fetch a manifest or index from ``src`` and verify it against ``desc``."""
+    return verify_document(src.read_manifest(desc), desc)
+
+
+def select_platforms(index: Index, platforms: Sequence[Platform], *, what: str) -> list[Descriptor]:
+    """The entries of ``index`` best matching each of ``platforms``; error if one is absent."""
     keep: list[Descriptor] = []
+    entries = [d for d in index.manifests if d.platform is not None]
     for p in platforms:
         m = only(p)
-        hits = [d for d in index.manifests if d.platform is not None and m.match(d.platform)]
-        if hits:
-            ordered = sorted(hits, key=lambda d: 0 if _exact(d.platform, p) else 1)
-            if ordered[0] not in keep:
-                keep.append(ordered[0])
+        hits = [d for d in entries if d.platform is not None and m.match(d.platform)]
+        if not hits:
+            have = ", ".join(format_all(d.platform) for d in entries if d.platform) or "none"
+            raise PlatformNotFoundError(
+                f"{what} has no {format_all(p)} image (it has: {have})",
+                hint="choose one of the platforms it has, or --all-platforms",
+            )
+        hits.sort(key=lambda d: 0 if _exact(d.platform, p) else 1)
+        if hits[0] not in keep:
+            keep.append(hits[0])
     return keep
 
 
@@ -122,21 +235,33 @@ def copy_image(
     dst: Sink,
     root: Descriptor,
     *,
+    platforms: Sequence[Platform] | None = None,
     jobs: int = 4,
-    on_blob: Callable[[Descriptor, bool], None] | None = None,
+    progress: Progress | None = None,
+    root_raw: bytes | None = None,
 ) -> CopyStats:
-    """Copy ``root`` and everything it references from ``src`` to ``dst``."""
+    """Copy ``root`` and everything it references from ``src`` to ``dst``.
+
+    With ``platforms``, an index is copied whole (same digest) but only the
+    entries for those platforms are fetched: the destination then holds a
+    sparse index, as containerd keeps one.
+    """
     stats = CopyStats()
     lock = threading.Lock()
-    docs: list[tuple[Descriptor, Manifest | Index]] = []
+    prog = progress or NoProgress()
+    docs: list[tuple[Descriptor, bytes]] = []
     blobs: dict[Digest, Descriptor] = {}
 
-    def gather(desc: Descriptor) -> None:
-        doc = read_document(src, desc)
+    def gather(desc: Descriptor, raw: bytes | None, top: bool) -> None:
+        raw = raw if raw is not None else src.read_manifest(desc)
+        doc = verify_document(raw, desc)
         if isinstance(doc, Index):
-            for child in doc.manifests:
-                if mediatype.is_index(child.media_type) or mediatype.is_manifest(child.media_type):
-                    gather(child)
+            children = list(doc.manifests)
+            if top and platforms is not None:
+                children = select_platforms(doc, platforms, what=f"image {desc.digest}")
+            for child in children:
+                if _is_document(child):
+                    gather(child, None, False)
                 else:
                     blobs.setdefault(child.digest, child)
         else:
@@ -145,26 +270,41 @@ def copy_image(
                 if layer.urls and mediatype.is_foreign(layer.media_type):
                     continue  # non-distributable: referenced, never copied
                 blobs.setdefault(layer.digest, layer)
-        docs.append((desc, doc))
+        docs.append((desc, raw))
 
-    gather(root)
+    gather(root, root_raw, True)
+    mount_from = (
+        src.repository
+        if isinstance(src, RegistryEndpoint)
+        and isinstance(dst, RegistryEndpoint)
+        and src.registry == dst.registry
+        and src.repository != dst.repository
+        else None
+    )
 
     def copy_one(desc: Descriptor) -> None:
+        prog.blob_start(desc)
         if dst.has_blob(desc):
             with lock:
                 stats.blobs_skipped += 1
-            if on_blob:
-                on_blob(desc, False)
+            prog.blob_done(desc, "exists")
             return
-        with src.open_blob(desc) as fh:
-            dst.write_blob(desc, fh)
+        if mount_from is not None and isinstance(dst, RegistryEndpoint) and dst.mount(desc, mount_from):
+            with lock:
+                stats.blobs_mounted += 1
+            prog.blob_done(desc, "mounted")
+            return
+
+        def opener() -> IO[bytes]:
+            return _Counting(src.open_blob(desc), lambda n: prog.blob_bytes(desc, n))  # type: ignore[return-value]
+
+        dst.write_blob(desc, opener)
         with lock:
             stats.blobs_copied += 1
             stats.bytes_copied += desc.size
-        if on_blob:
-            on_blob(desc, True)
+        prog.blob_done(desc, "copied")
 
-    todo = list(blobs.values())
+    todo = sorted(blobs.values(), key=lambda d: -d.size)  # big ones first: better overlap
     if jobs > 1 and len(todo) > 1:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for _ in pool.map(copy_one, todo):
@@ -173,12 +313,10 @@ def copy_image(
         for d in todo:
             copy_one(d)
     # children were appended before parents: write in that order
-    for desc, doc in docs:
+    for desc, raw in docs:
         if not dst.has_blob(desc):
-            dst.write_blob(desc, io.BytesIO(doc.raw))
-            with lock:
-                stats.blobs_copied += 1
-                stats.bytes_copied += desc.size
+            dst.write_manifest(desc, raw)
+        stats.manifests += 1
     return stats
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from anyarch import api
 from anyarch._util.gotemplate import render
 from anyarch.cli.output import created_ago, human_size, table
 from anyarch.name import parse_reference
@@ -170,6 +169,8 @@ def rmi_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
 @click.pass_context
 def gc_cmd(ctx: click.Context) -> None:
     """Delete blobs no image references, and leftovers of interrupted writes."""
+    from anyarch import api
+
     res = api.gc(_store(ctx))
     for d in res.removed:
         click.echo(f"deleted: {d}")
@@ -184,6 +185,8 @@ def gc_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def import_cmd(ctx: click.Context, name: str | None, path: Path) -> None:
     """Import images from an OCI layout directory or an oci-archive tar."""
+    from anyarch import api
+
     for imp in api.import_images(_store(ctx), path, name=name):
         label = parse_reference(imp.name).familiar if imp.name else "<none>"
         click.echo(f"Loaded image: {label} ({imp.digest})")
@@ -203,6 +206,8 @@ def import_cmd(ctx: click.Context, name: str | None, path: Path) -> None:
 def export_cmd(ctx: click.Context, fmt: str | None, platform: str | None, ref: str, path: Path) -> None:
     """Write an image from the store to an OCI layout, an oci-archive or a docker-save tar."""
     plat = parse_platform(platform) if platform else None
+    from anyarch import api
+
     written = api.export_image(_store(ctx), ref, path, fmt=fmt, platform=plat)
     click.echo(f"Exported {ref} to {path} ({written})")
 

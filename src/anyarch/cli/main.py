@@ -56,9 +56,11 @@ def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from anyarch.cli import images
+    from anyarch.cli import images, manifest, registry
 
     images.register(cli)
+    registry.register(cli)
+    manifest.register(cli)
 
 
 _register()

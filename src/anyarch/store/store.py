@@ -198,14 +198,28 @@ class Store:
     # -- views -----------------------------------------------------------------
 
     def platforms(self, desc: Descriptor) -> tuple[Platform, ...]:
+        """Platforms whose content the store holds (an index may be kept sparse)."""
         doc = self.document(desc)
         if isinstance(doc, Index):
             return tuple(
                 m.platform
                 for m in doc.manifests
-                if m.platform is not None and m.platform.os != "unknown"
+                if m.platform is not None
+                and m.platform.os != "unknown"
+                and self.blobs.has(m.digest)
             )
         return (self.config(doc).platform,)
+
+    def missing_platforms(self, desc: Descriptor) -> tuple[Platform, ...]:
+        """Platforms an index lists whose manifests the store does not hold."""
+        doc = self.document(desc)
+        if not isinstance(doc, Index):
+            return ()
+        return tuple(
+            m.platform or Platform("unknown", "unknown")
+            for m in doc.manifests
+            if not self.blobs.has(m.digest)
+        )
 
     def summary(self, entry: StoredImage) -> ImageSummary:
         seen: set[Digest] = set()
@@ -235,14 +249,21 @@ class Store:
         doc = self.document(desc)
         if isinstance(doc, Index):
             want = platform or host_platform()
-            candidates = [m for m in doc.manifests if m.platform is not None]
+            candidates = [
+                m for m in doc.manifests if m.platform is not None and self.blobs.has(m.digest)
+            ]
             matcher = default_matcher() if platform is None else only(want)
             idx = select_best([m.platform for m in candidates if m.platform], matcher)
             if idx is None:
                 have = ", ".join(format_all(m.platform) for m in candidates if m.platform) or "none"
+                listed = [m for m in doc.manifests if m.platform and only(want).match(m.platform)]
                 raise PlatformNotFoundError(
-                    f"image '{ref}' has no {format_all(want)} variant (it has: {have})",
-                    hint="pass --platform with one of the platforms it has",
+                    f"image '{ref}' has no {format_all(want)} variant in the store (it has: {have})",
+                    hint=(
+                        f"anyarch pull --platform {format_all(want)} {ref}"
+                        if listed
+                        else "pass --platform with one of the platforms it has"
+                    ),
                 )
             desc = candidates[idx]
             doc = self.document(desc)

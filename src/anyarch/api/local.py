@@ -1,8 +1,4 @@
-"""The Python API the CLI (and farm nodes) call.
-
-Each function does one user-level job against a :class:`~anyarch.store.Store`
-and returns plain values; printing is the CLI's business.
-"""
+"""Jobs on the local store alone: import, export, gc."""
 
 from __future__ import annotations
 
@@ -28,7 +24,7 @@ from anyarch.errors import (
     StoreCorruptError,
 )
 from anyarch.name import parse_reference
-from anyarch.oci import Descriptor, Digest, Index, mediatype
+from anyarch.oci import Descriptor, Digest, mediatype
 from anyarch.oci.platform import Platform
 from anyarch.store import Store
 from anyarch.store.gc import GcResult, collect
@@ -274,6 +270,3 @@ def gc(store: Store) -> GcResult:
     """Remove blobs no stored image references, and leftovers of interrupted writes."""
     return collect(store)
 
-
-__all__ = ["GcResult", "Imported", "export_image", "gc", "import_images"]
-_ = Index  # re-exported types used by callers' annotations
