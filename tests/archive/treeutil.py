@@ -87,9 +87,16 @@ class Node:
 
 
 def build(root: Path, spec: dict[str, Node]) -> None:
-    """Create ``spec`` under ``root`` with exact metadata; parents must be in the spec."""
+    """Create ``spec`` under ``root`` with exact metadata; parents must be in the spec.
+
+    A hardlink's ``target`` names a ``file`` node of the same spec.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    for path in sorted(spec, key=lambda p: p.split("/")):
+    order = sorted(spec, key=lambda p: p.split("/"))
+    # hardlinks last: their source may sort after them
+    for path in [p for p in order if spec[p].kind != "hardlink"] + [
+        p for p in order if spec[p].kind == "hardlink"
+    ]:
         node = spec[path]
         ap = root / path
         if node.kind == "dir":

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import collections
 import dataclasses
+import decimal
 import errno
 import hashlib
 import io
@@ -348,6 +349,15 @@ def _xattrs(ti: tarfile.TarInfo) -> list[tuple[str, bytes]]:
 
 
 def _mtime_ns(ti: tarfile.TarInfo) -> int:
+    """The member's mtime in ns, exact: tarfile's float loses seconds beyond 2**53 ns (year 2255)."""
+    raw = ti.pax_headers.get("mtime")
+    if raw is not None:
+        try:
+            return int(decimal.Decimal(raw).scaleb(9))
+        except (decimal.InvalidOperation, ValueError):
+            pass
+    if isinstance(ti.mtime, int):
+        return ti.mtime * 1_000_000_000
     return round(ti.mtime * 1_000_000_000)
 
 
