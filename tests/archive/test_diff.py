@@ -540,3 +540,10 @@ def test_property_diff_applied_to_before_gives_after(
     assert ".wh." not in "".join(listing(target))
     # and an unchanged tree yields an empty layer
     assert list(tree_changes(a, a)) == []
+
+
+def test_a_change_that_vanished_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DiffError, match=r"cannot archive 'd/missing'") as ei:
+        write_diff_layer([Change("d/missing", ChangeKind.ADD)], tmp_path, io.BytesIO())
+    assert ei.value.hint and ei.value.exit_code == 7

@@ -15,6 +15,7 @@ import zstandard
 from treeutil import CAP_NET_RAW, Member, Node, build, describe, listing, make_tar, sha256
 
 from anyarch.archive.extract import (
+    LayerApplyError,
     LayerCorruptError,
     LayerFormatError,
     LayerTruncatedError,
@@ -604,3 +605,62 @@ def test_layer_written_by_gnu_tar_extracts_to_the_same_tree(tmp_path: Path) -> N
         dest.mkdir()
         extract_layer(fh, dest, compression="auto")
     assert describe(dest) == describe(src)
+
+
+def test_bodies_of_skipped_members_do_not_derail_the_stream(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    stats = apply(
+        root,
+        make_tar(
+            [
+                Member("./", data=b"root entry as a file with a body"),
+                Member(".wh.x", data=b"whiteout with a body" * 50),
+                Member(".wh..wh.aufs", data=b"meta"),
+                Member("dev/", tarfile.DIRTYPE),
+                Member("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3),
+                Member("after", data=b"still aligned"),
+            ]
+        ),
+        privileged=False,
+    )
+    assert (root / "after").read_bytes() == b"still aligned"
+    assert stats.files == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("offset", [148, 0, 124, 257])
+def test_damaged_header_is_a_format_error(tmp_path: Path, offset: int) -> None:
+    raw = bytearray(make_tar([Member("a", data=b"x"), Member("b", data=b"y")]))
+    raw[512 * 2 + offset] ^= 0x5A  # second member's header (PAX-free names: one header each)
+    with pytest.raises(LayerFormatError, match=r"checksum|not octal") as ei:
+        apply(tmp_path / "r", bytes(raw), layer="sha256:0bad")
+    assert "sha256:0bad" in str(ei.value) and "byte 1024" in str(ei.value)
+
+
+def test_gnu_base256_numbers_and_global_pax_headers(tmp_path: Path) -> None:
+    gnu = make_tar([Member("big-ids", data=b"b", uid=2**33, gid=2**22)], fmt=tarfile.GNU_FORMAT)
+    root = tmp_path / "r1"
+    stats = apply(root, gnu, privileged=False)
+    assert "8589934592:4194304" in " ".join(stats.warnings)  # type: ignore[attr-defined]
+    buf = io.BytesIO()
+    with tarfile.open(
+        fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"mtime": "1234.5"}
+    ) as tf:
+        ti = tarfile.TarInfo("g")
+        tf.addfile(ti, io.BytesIO(b""))
+    root = tmp_path / "r2"
+    apply(root, buf.getvalue())
+    assert os.lstat(root / "g").st_mtime_ns == 1234_500_000_000, "a global PAX mtime applies"
+
+
+def test_sparse_members_are_refused_clearly(tmp_path: Path) -> None:
+    sparse = make_tar(
+        [Member("s", data=b"x", pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0"})]
+    )
+    with pytest.raises(LayerFormatError, match="sparse"):
+        apply(tmp_path / "r", sparse)
+
+
+def test_missing_rootfs_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LayerApplyError, match="cannot open rootfs") as ei:
+        extract_layer(io.BytesIO(make_tar([Member("f")])), tmp_path / "nope")
+    assert ei.value.hint

@@ -629,12 +629,18 @@ def write_diff_layer(
             path = ch.path.strip("/")
             if not path or path in written:
                 continue
-            _parents(out, root_s, path, written, clamp_mtime)
-            written.add(path)
-            if ch.kind is ChangeKind.DELETE:
-                out.write(tar_header(whiteout_name(path), typeflag=b"0"))
-                continue
-            _entry(out, root_s, path, ch.opaque, clamp_mtime, inodes)
+            try:
+                _parents(out, root_s, path, written, clamp_mtime)
+                written.add(path)
+                if ch.kind is ChangeKind.DELETE:
+                    out.write(tar_header(whiteout_name(path), typeflag=b"0"))
+                    continue
+                _entry(out, root_s, path, ch.opaque, clamp_mtime, inodes)
+            except OSError as e:
+                raise DiffError(
+                    f"diff of {root_s}: cannot archive {path!r}: {e.strerror or e}",
+                    hint="the snapshot changed or vanished while its layer was written",
+                ) from e
         out.write(_ZERO_BLOCK + _ZERO_BLOCK)
         out.finish()
     finally:
