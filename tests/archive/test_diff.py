@@ -547,3 +547,24 @@ def test_a_change_that_vanished_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DiffError, match=r"cannot archive 'd/missing'") as ei:
         write_diff_layer([Change("d/missing", ChangeKind.ADD)], tmp_path, io.BytesIO())
     assert ei.value.hint and ei.value.exit_code == 7
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "a/../../x", "a//b", "./a"])
+def test_change_paths_that_could_leave_the_root_are_refused(tmp_path: Path, path: str) -> None:
+    with pytest.raises(DiffError, match="not a plain relative path"):
+        write_diff_layer([Change(path, ChangeKind.ADD)], tmp_path / "root", io.BytesIO())
+
+
+def test_sink_failure_is_reported_as_such(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(3 << 20))
+
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    for comp in (None, "gzip"):
+        with pytest.raises(DiffError, match="cannot write the layer: No space left"):
+            write_diff_layer([Change("f", ChangeKind.ADD)], tmp_path, Full(), compression=comp)  # type: ignore[arg-type]

@@ -664,3 +664,30 @@ def test_missing_rootfs_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LayerApplyError, match="cannot open rootfs") as ei:
         extract_layer(io.BytesIO(make_tar([Member("f")])), tmp_path / "nope")
     assert ei.value.hint
+
+
+@pytest.mark.usefixtures("root_only")
+def test_xattrs_on_entries_that_cannot_be_opened(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    stats = apply(
+        root,
+        make_tar(
+            [
+                Member(
+                    "s",
+                    tarfile.SYMTYPE,
+                    linkname="/etc/passwd",
+                    pax={"SCHILY.xattr.trusted.t": "on-link"},
+                ),
+                Member(
+                    "p",
+                    tarfile.FIFOTYPE,
+                    pax={"SCHILY.xattr.trusted.t": "on-fifo", "SCHILY.xattr.user.u": "x"},
+                ),
+            ]
+        ),
+    )
+    assert os.getxattr(root / "s", "trusted.t", follow_symlinks=False) == b"on-link"
+    assert os.getxattr(root / "p", "trusted.t", follow_symlinks=False) == b"on-fifo"
+    # the kernel allows user.* only on files and directories: a warning, not a failure
+    assert any("user.u not set" in w for w in stats.warnings)  # type: ignore[attr-defined]

@@ -443,7 +443,13 @@ class _LayerSink:
         if out:
             if self.comp is not None:  # uncompressed: the digest is the diff ID, hash once
                 self.digest.update(out)
-            self.sink.write(out)
+            try:
+                self.sink.write(out)
+            except OSError as e:
+                raise DiffError(
+                    f"cannot write the layer: {e.strerror or e}",
+                    hint="check free space and permissions where layers are stored",
+                ) from e
             self.size += len(out)
 
     def finish(self) -> None:
@@ -629,6 +635,11 @@ def write_diff_layer(
             path = ch.path.strip("/")
             if not path or path in written:
                 continue
+            if any(p in ("", ".", "..") for p in path.split("/")):
+                raise DiffError(
+                    f"diff of {root_s}: change path {ch.path!r} is not a plain relative path",
+                    hint="changes name paths below the root with no '.', '..' or empty parts",
+                )
             try:
                 _parents(out, root_s, path, written, clamp_mtime)
                 written.add(path)

@@ -956,9 +956,14 @@ def extract_layer(
             try:
                 applier.apply(tar, member)
             except OSError as e:
+                hint = "check free space and permissions of the rootfs directory"
+                if e.errno == errno.EINVAL and privileged:
+                    hint = (
+                        f"uid {member.uid}/gid {member.gid} may be unmapped in this user "
+                        "namespace: widen /etc/subuid and /etc/subgid"
+                    )
                 raise LayerApplyError(
-                    f"{layer}: cannot apply {member.name!r}: {e.strerror or e}",
-                    hint="check free space and permissions of the rootfs directory",
+                    f"{layer}: cannot apply {member.name!r}: {e.strerror or e}", hint=hint
                 ) from e
             member = tar.next()
         reader.drain()
