@@ -11,7 +11,7 @@ point at ``file:line:column`` and the linter can read comments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from anyarch.dockerfile.durations import format_duration
 from anyarch.dockerfile.mounts import Device, Mount
@@ -117,6 +117,11 @@ class Command:
     """What every instruction has: its parse node, hence its keyword and position."""
 
     node: Instruction
+    _location: SourceLocation = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: the planner asks for it for every step of every platform.
+        object.__setattr__(self, "_location", self.node.location)
 
     @property
     def name(self) -> str:
@@ -126,7 +131,7 @@ class Command:
     @property
     def location(self) -> SourceLocation:
         """``file:line:column`` of the instruction, with the line's text."""
-        return self.node.location
+        return self._location
 
     @property
     def code(self) -> str:
