@@ -89,6 +89,9 @@ def test_target_stage_differs_per_platform(plan_text: Any) -> None:
         copy_amd.source_key == copy_arm.source_key == plan.for_platform(AMD64).stage("build").layer
     )
     assert len(plan.steps_by_key) == 6 + 2 * 4
+    chain = plan.for_platform(ARM64).layer_chain()
+    assert [s.kind for s in chain] == [StepKind.IMAGE, StepKind.RUN, StepKind.COPY]
+    assert [s.key for s in chain] == [s.key for s in arm[:3]]
 
 
 def test_declaring_targetarch_makes_the_stage_per_platform(plan_text: Any) -> None:

@@ -19,7 +19,8 @@ Public API::
     ImageMeta.from_config(digest, config_json) ; ImageKey(ref, platform)
     Plan.platforms / for_platform(p) / steps_by_key / shared_keys / platforms_of(key)
         / topological() / resolve_keys(content_digests)
-    PlatformPlan.steps / stages / stage(name) / stage_steps(name) / image_config / history
+    PlatformPlan.steps / stages / stage(name) / stage_steps(name) / layer_chain()
+        / image_config / history / result / layer
     Step.key / kind / spec / inputs / base / parent / config / history / needs_content
         / resolve_key(input_keys, content_digest)
 

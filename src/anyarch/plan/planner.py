@@ -113,6 +113,23 @@ class PlatformPlan:
         by_key = {s.key: s for s in self.steps}
         return tuple(by_key[k] for k in keys)
 
+    def layer_chain(self, key: str | None = None) -> tuple[Step, ...]:
+        """The filesystem steps an image is made of: its source, then each layer in order.
+
+        ``key`` is a step (default: the target's last filesystem step).  The
+        builder stacks the base image's layers and then one layer per
+        RUN/COPY/ADD/MKDIR step of the chain.
+        """
+        by_key = {s.key: s for s in self.steps}
+        step: Step | None = by_key[key if key is not None else self.layer]
+        if step is not None and not step.kind.changes_filesystem:
+            step = by_key[step.base] if step.base is not None else None
+        chain: list[Step] = []
+        while step is not None:
+            chain.append(step)
+            step = by_key[step.base] if step.base is not None else None
+        return tuple(reversed(chain))
+
     @property
     def history(self) -> tuple[str, ...]:
         """``created_by`` of the final image's history entries (base image's included)."""
