@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Runner, require_tool
+
+from helpers.common import Runner, require_tool
 
 PLATS = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from helpers.common import require_tool
 
 PLATFORMS = "linux/amd64,linux/arm64,linux/arm/v7"
 
@@ -166,7 +166,7 @@ def test_oci_archive_round_trip(anyarch, busybox_layout, tmp_path, store_dir):
     with tarfile.open(tar) as tf:
         names = tf.getnames()
     assert "oci-layout" in names and "index.json" in names
-    from conftest import Runner
+    from helpers.common import Runner
 
     other = Runner(tmp_path / "store2")
     r = other("import", str(tar), check=True)
