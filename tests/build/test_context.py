@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anyarch.build.context import (
     ContextEscapeError,
@@ -31,7 +33,7 @@ from anyarch.build.context import (
     context_from_tar,
     open_context,
 )
-from anyarch.build.ignore import IgnoreMatcher
+from anyarch.build.ignore import IgnoreMatcher, MatchInfo
 from anyarch.errors import BuildError, InvalidInputError, NotFoundError
 
 OLD = 1_600_000_000  # a fixed past mtime, well outside the racy window
@@ -156,6 +158,20 @@ def test_bad_dockerignore_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as info:
         open_context(tmp_path / "c")
     assert info.value.message.startswith(f"{tmp_path / 'c' / '.dockerignore'}:2: invalid pattern")
+
+
+def test_dockerignore_symlink_out_of_the_context_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "private").write_text("hunter2 [\n")
+    make_tree(tmp_path / "c", {".dockerignore": f"-> {tmp_path / 'private'}", "a": ""})
+    with pytest.raises(InvalidInputError) as info:
+        open_context(tmp_path / "c")
+    assert "outside the build context" in info.value.message
+    assert "hunter2" not in info.value.message
+    # A link to an ignore file inside the context is fine, as in Docker.
+    make_tree(
+        tmp_path / "d", {"shared.ignore": "a\n", ".dockerignore": "-> shared.ignore", "a": ""}
+    )
+    assert open_context(tmp_path / "d").lstat("a") is None
 
 
 def test_owners_are_reset_in_a_context_but_kept_in_a_stage(tmp_path: Path) -> None:
@@ -504,3 +520,90 @@ def test_tar_device_nodes_are_refused(tmp_path: Path) -> None:
 def test_not_a_tar(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="not a tar"):
         context_from_tar(io.BytesIO(b"FROM scratch\n" * 100), tmp_path / "c")
+
+
+# --- property: the lazy view equals fsutil's walk algorithm ---------------------------------------
+
+
+def fsutil_walk(root: Path, matcher: IgnoreMatcher) -> list[str]:
+    """Direct port of fsutil filterFS.Walk (exclude patterns only), used as an oracle.
+
+    Keeps fsutil's stack of visited parent directories, emits an excluded
+    directory lazily before its first emitted descendant, and skips an
+    excluded directory's contents only where fsutil's rule allows.
+    """
+    out: list[str] = []
+    parents: list[dict[str, Any]] = []
+
+    def visit(rel: str) -> None:
+        full = root / rel
+        is_dir = full.is_dir() and not full.is_symlink()
+        while parents and not rel.startswith(parents[-1]["prefix"]):
+            parents.pop()
+        info = parents[-1]["info"] if parents else MatchInfo()
+        excluded, info = matcher.matches_using_parent(rel, info)
+        here = {"prefix": rel + "/", "info": info, "path": rel, "called": False}
+        if excluded and is_dir and matcher.dir_skippable(rel):
+            return  # filepath.SkipDir
+        if not excluded:
+            for parent in parents:
+                if not parent["called"]:
+                    out.append(parent["path"])
+                    parent["called"] = True
+            out.append(rel)
+            here["called"] = True
+        if is_dir:
+            parents.append(here)
+            for name in sorted(os.listdir(full), key=os.fsencode):
+                visit(f"{rel}/{name}")
+
+    for name in sorted(os.listdir(root), key=os.fsencode):
+        visit(name)
+    return out
+
+
+NAMES = ["a", "b", "ab", ".x", "a.txt", "b.log"]
+PATTERN_PARTS = ["a", "b", "*", "**", "?", "a*", "*.txt", "*.log", ".x", "[ab]"]
+
+
+@st.composite
+def trees_and_patterns(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    paths = draw(
+        st.lists(
+            st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    pattern = st.tuples(
+        st.booleans(), st.lists(st.sampled_from(PATTERN_PARTS), min_size=1, max_size=3)
+    ).map(lambda t: ("!" if t[0] else "") + "/".join(t[1]))
+    return paths, draw(st.lists(pattern, max_size=5))
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=trees_and_patterns())
+def test_walk_matches_fsutil_algorithm(tmp_path_factory: pytest.TempPathFactory, case: Any) -> None:
+    paths, patterns = case
+    root = tmp_path_factory.mktemp("walk")
+    for p in paths:
+        target = root / p
+        # a name already used as a file cannot also be a directory; skip those
+        if any((root / Path(*Path(p).parts[:i])).is_file() for i in range(1, len(Path(p).parts))):
+            continue
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("x")
+    try:
+        matcher = IgnoreMatcher(patterns)
+    except InvalidInputError:
+        return
+    expected = fsutil_walk(root, matcher)
+    assert [e.path for e in SourceTree(root, ignore=matcher).walk()] == expected
+    # and every entry the lazy view reports agrees with the walk
+    tree = SourceTree(root, ignore=matcher)
+    everything = [str(p.relative_to(root)) for p in sorted(root.rglob("*"))]
+    assert {p for p in everything if tree.lstat(p) is not None} == set(expected)

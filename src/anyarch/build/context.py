@@ -618,7 +618,8 @@ class SourceTree:
         except OSError as exc:
             raise BuildError(
                 f"cannot read {entry.path!r} in {self.label}: {exc.strerror or exc}",
-                hint="the file changed or was replaced by a symlink during the build; retry",
+                hint="make it readable; if it was replaced (e.g. by a symlink) during the "
+                "build, retry",
             ) from None
 
     def digest(self, entry: Entry) -> str:
@@ -765,8 +766,19 @@ def open_context(
     df = Path(dockerfile)
     df_abs = df if df.is_absolute() else root_path / df
     candidates = [df_abs.with_name(df_abs.name + ".dockerignore"), root_path / ".dockerignore"]
+    real_root = root_path.resolve()
     matcher = None
     for candidate in candidates:
+        real = candidate.resolve()
+        inside = candidate.absolute().parent.resolve().is_relative_to(real_root)
+        if inside and real.exists() and not real.is_relative_to(real_root):
+            # Docker follows it; but a context from elsewhere (a farm node gets
+            # one over SSH) must not make us read, and echo in errors, a file
+            # outside it.
+            raise InvalidInputError(
+                f"{candidate} is a symlink to {real}, outside the build context",
+                hint="make it a regular file, or a link to a file inside the context",
+            )
         try:
             text = candidate.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
