@@ -267,6 +267,14 @@ def _write_tar(dest: Path, members: dict[str, Path | bytes], epoch: int) -> None
 
 
 def gc(store: Store) -> GcResult:
-    """Remove blobs no stored image references, and leftovers of interrupted writes."""
-    return collect(store)
+    """Remove blobs no stored image references, unpacked layers no image uses,
+    and leftovers of interrupted writes."""
+    from anyarch.build import snapshots
+
+    result = collect(store)
+    with store.layout.collecting():
+        snapshots.sweep_leftovers(store)
+        stale = snapshots.unreferenced_snapshots(store)
+        snapshots.remove_snapshots(store, stale)
+    return dataclasses.replace(result, leftovers=result.leftovers + len(stale))
 

@@ -56,11 +56,13 @@ def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from anyarch.cli import images, manifest, registry
+    from anyarch.cli import doctor, images, manifest, registry, run
 
     images.register(cli)
     registry.register(cli)
     manifest.register(cli)
+    run.register(cli)
+    doctor.register(cli)
 
 
 _register()
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("ANYARCH_DEBUG")
     )
     try:
-        cli.main(args=argv, prog_name="anyarch", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="anyarch", standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:

@@ -52,6 +52,8 @@ def collect(store: Store) -> GcResult:
                 else:
                     f.unlink(missing_ok=True)
         for dirpath, dirnames, filenames in os.walk(store.root):
+            if dirpath == str(store.root):
+                dirnames[:] = [d for d in dirnames if d not in ("snapshots", "blobs", "cache", "work")]
             for fn in filenames:
                 if fn.startswith(TMP_PREFIX):
                     tmp = os.path.join(dirpath, fn)
