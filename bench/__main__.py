@@ -1,0 +1,30 @@
+"""``python -m bench BENCHMARK [options]``; with no benchmark, run them all."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str]) -> int:
+    from bench import frontend, registry_copy
+
+    benches = {"registry-copy": registry_copy.main, "frontend": frontend.main}
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        print("benchmarks:", ", ".join(benches))
+        return 0
+    if not argv:
+        rc = 0
+        for name, fn in benches.items():
+            print(f"=== {name}")
+            rc |= fn([])
+        return rc
+    name, rest = argv[0], argv[1:]
+    if name not in benches:
+        print(f"unknown benchmark {name!r}; choose from: {', '.join(benches)}", file=sys.stderr)
+        return 2
+    return benches[name](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
