@@ -1,0 +1,493 @@
+"""``anyarch build``: a Dockerfile into images, for any platform, into the store or out.
+
+This is the job layer around the solver (:mod:`anyarch.build.solver`): it
+opens the context (a directory, or a tar read from stdin), finds base images
+(in the store for the target platform, else pulled with only that platform's
+content), runs the solver, then stores and names the result -- one manifest
+for one platform, an OCI index (or Docker manifest list) for several -- and
+carries out ``--output``, ``--push``, ``--iidfile`` and ``--metadata-file``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from anyarch._util.fs import atomic_write_bytes
+from anyarch.api import remote
+from anyarch.api.local import export_image
+from anyarch.build.cache import BuildCache, cache_dir
+from anyarch.build.context import StatCache, context_from_tar
+from anyarch.build.executor import Session
+from anyarch.build.image_writer import export_filesystem, write_index
+from anyarch.build.solver import (
+    BaseImage,
+    BuildEvents,
+    BuildRequest,
+    NoEvents,
+    PlatformOutcome,
+    Solver,
+    SolveResult,
+)
+from anyarch.build.steps_run import SecretSource
+from anyarch.errors import (
+    AnyarchError,
+    BuildError,
+    ImageNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    PlatformNotFoundError,
+    UsageError,
+)
+from anyarch.name import parse_reference
+from anyarch.oci import Descriptor, Index, Manifest, mediatype, parse_document
+from anyarch.oci.platform import Platform, format_all, normalize, only
+from anyarch.store import Store
+
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "OutputSpec",
+    "build",
+    "parse_output",
+    "store_image_provider",
+]
+
+
+# --- options -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """One ``--output``: ``type`` is image, registry, oci, docker, local or tar.
+
+    ``dest`` ``-`` means stdout; ``tar`` False writes an OCI layout directory.
+    """
+
+    type: str
+    dest: str | None = None
+    tar: bool = True
+    push: bool = False
+
+
+def parse_output(text: str) -> OutputSpec:
+    """Parse a buildx ``--output`` value (``type=oci,dest=out.tar``; a bare path means local)."""
+    if "=" not in text:
+        return OutputSpec("tar" if text == "-" else "local", text)
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidInputError(
+                f"invalid --output {text!r}: {part!r} is not key=value",
+                hint="e.g. --output type=oci,dest=image.tar",
+            )
+        fields[key.strip().lower()] = value.strip()
+    kind = fields.get("type", "local")
+    if kind not in ("image", "registry", "oci", "docker", "local", "tar"):
+        raise InvalidInputError(
+            f"invalid --output {text!r}: unknown type {kind!r}",
+            hint="use type=oci, docker, local, tar, image or registry",
+        )
+    dest = fields.get("dest")
+    if kind in ("oci", "docker", "local", "tar") and not dest:
+        raise InvalidInputError(
+            f"invalid --output {text!r}: type={kind} needs dest=",
+            hint=f"e.g. --output type={kind},dest={'out' if kind == 'local' else 'out.tar'}",
+        )
+    tar = fields.get("tar", "true").lower() not in ("false", "0", "no")
+    push = kind == "registry" or fields.get("push", "false").lower() in ("true", "1", "yes")
+    return OutputSpec(kind, dest, tar, push)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """Everything ``anyarch build`` was asked to do.
+
+    ``dockerfile`` is the Dockerfile's text and ``dockerfile_name`` what
+    errors call it; ``dockerfile_path`` its location (for
+    ``<name>.dockerignore``).  ``context`` is the context directory, or
+    ``context_tar`` a stream with the context as a tar; neither means a build
+    with no context.
+    """
+
+    dockerfile: str
+    dockerfile_name: str = "Dockerfile"
+    dockerfile_path: Path | None = None
+    context: Path | None = None
+    context_tar: IO[bytes] | None = None
+    tags: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    build_args: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    target: str | None = None
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    no_cache: bool = False
+    pull: bool = False
+    network: str = "default"
+    secrets: tuple[SecretSource, ...] = ()
+    source_date_epoch: int | None = None
+    jobs: int = 0
+    keep_going: bool = False
+    push: bool = False
+    outputs: tuple[OutputSpec, ...] = ()
+    index_format: str = "oci"
+    compression: str | None = "gzip"
+    iidfile: Path | None = None
+    metadata_file: Path | None = None
+    registry: remote.RegistryOptions = dataclasses.field(default_factory=remote.RegistryOptions)
+    binfmt_dir: Path | None = None
+    stdout: IO[bytes] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class BuildResult:
+    """What a build produced: the stored image (or index), names, and each platform's outcome."""
+
+    descriptor: Descriptor | None
+    names: tuple[str, ...]
+    solve: SolveResult
+    metadata: dict[str, Any]
+    pushed: tuple[str, ...] = ()
+    error: AnyarchError | None = None
+
+    @property
+    def outcomes(self) -> list[PlatformOutcome]:
+        return self.solve.outcomes
+
+    def raise_for_failure(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+# --- base images -----------------------------------------------------------------------
+
+
+def _platforms_listed(doc: Index) -> list[Platform]:
+    return [
+        m.platform for m in doc.manifests if m.platform is not None and m.platform.os != "unknown"
+    ]
+
+
+def _lacks(ref: str, platform: Platform, have: Sequence[Platform]) -> PlatformNotFoundError:
+    listed = ", ".join(format_all(p) for p in have) or "none"
+    return PlatformNotFoundError(
+        f"base image {ref} has no {format_all(platform)} variant (it has: {listed})",
+        hint="build for one of the platforms it has (--platform), or use a base image "
+        f"that supports {format_all(platform)}",
+    )
+
+
+def _complete(store: Store, manifest: Manifest) -> bool:
+    return store.blobs.has(manifest.config.digest) and all(
+        store.blobs.has(layer.digest) for layer in manifest.layers
+    )
+
+
+def _from_store(store: Store, ref: str, platform: Platform) -> BaseImage | None:
+    """The base image for ``platform`` if the store holds all of it; None when a pull is needed."""
+    try:
+        entry = store.lookup(ref)
+    except ImageNotFoundError:
+        return None
+    if not store.blobs.has(entry.descriptor.digest):
+        return None
+    doc = store.document(entry.descriptor)
+    if isinstance(doc, Index):
+        if not any(
+            m.platform is not None and only(platform).match(m.platform) for m in doc.manifests
+        ):
+            raise _lacks(ref, platform, _platforms_listed(doc))
+        try:
+            resolved = store.resolve(ref, platform)
+        except PlatformNotFoundError:
+            return None  # listed but not held: pull it
+    else:
+        resolved = store.resolve(ref)
+        if not only(platform).match(resolved.config.platform):
+            raise _lacks(ref, platform, [resolved.config.platform])
+    if not _complete(store, resolved.manifest):
+        return None
+    return BaseImage(ref, platform, resolved.descriptor, resolved.manifest, resolved.config)
+
+
+def store_image_provider(
+    store: Store, registry: remote.RegistryOptions, *, pull: bool, events: BuildEvents
+) -> Any:
+    """An :data:`~anyarch.build.solver.ImageProvider`: the store, else a pull of one platform."""
+
+    def provide(ref: str, platform: Platform) -> BaseImage:
+        if not pull:
+            found = _from_store(store, ref, platform)
+            if found is not None:
+                return found
+        parsed = parse_reference(ref)
+        events.on_note(f"pulling {ref} for {format_all(platform)}")
+        try:
+            src = remote.open_source(remote.RegistryLocation(parsed), store, registry)
+        except AnyarchError as err:
+            if isinstance(err, NotFoundError):
+                raise ImageNotFoundError(
+                    f"base image {ref} is neither in the store nor in its registry: {err.message}",
+                    hint="check the FROM line; 'anyarch images' lists the store, "
+                    "'anyarch import' adds a local OCI layout",
+                ) from None
+            raise
+        top = src.descriptor
+        doc = parse_document(src.raw, top.media_type)
+        if isinstance(doc, Index) and not any(
+            m.platform is not None and only(platform).match(m.platform) for m in doc.manifests
+        ):
+            raise _lacks(ref, platform, _platforms_listed(doc))
+        remote.pull(store, ref, registry, platforms=[platform])
+        found = _from_store(store, ref, platform)
+        if found is None:
+            raise ImageNotFoundError(
+                f"base image {ref} for {format_all(platform)} is incomplete after the pull",
+                hint="retry with --pull; the registry may have served a partial image",
+            )
+        return found
+
+    return provide
+
+
+# --- the job -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _context_dir(opts: BuildOptions, work: Path) -> Iterator[Path | None]:
+    if opts.context_tar is not None:
+        dest = work / "context"
+        context_from_tar(opts.context_tar, dest)
+        yield dest
+        return
+    if opts.context is None:
+        yield None
+        return
+    path = opts.context
+    if not path.exists():
+        raise NotFoundError(
+            f"build context {str(path)!r} not found",
+            hint="pass the directory holding your files (or - to send a tar on stdin)",
+        )
+    if not path.is_dir():
+        raise InvalidInputError(
+            f"build context {str(path)!r} is not a directory",
+            hint="pass a directory (or - to send a tar on stdin)",
+        )
+    yield path
+
+
+def _epoch_default(opts: BuildOptions) -> int | None:
+    if opts.source_date_epoch is not None:
+        return opts.source_date_epoch
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInputError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds",
+            hint="set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+        ) from None
+
+
+def _name_result(store: Store, desc: Descriptor, tags: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(store.tag(t, desc) for t in tags)
+    if not names:
+        store.add_unnamed(desc)
+    return names
+
+
+def _write_stream(src: Path, out: IO[bytes]) -> None:
+    with open(src, "rb") as fh:
+        shutil.copyfileobj(fh, out, 1 << 20)
+    out.flush()
+
+
+def _export(
+    store: Store,
+    spec: OutputSpec,
+    desc: Descriptor,
+    names: Sequence[str],
+    solve: SolveResult,
+    opts: BuildOptions,
+    work: Path,
+) -> None:
+    ref = names[0] if names else str(desc.digest)
+    epoch = opts.source_date_epoch or 0
+    to_stdout = spec.dest == "-"
+    out = opts.stdout
+    if to_stdout and out is None:
+        raise UsageError("--output dest=- needs a stdout stream", hint="a bug in the caller")
+    if spec.type in ("oci", "docker"):
+        if spec.type == "docker" and mediatype.is_index(desc.media_type):
+            raise UsageError(
+                "--output type=docker holds one platform; this build made several",
+                hint="use --output type=oci for a multi-platform image, or build one --platform",
+            )
+        fmt = "docker" if spec.type == "docker" else ("oci-archive" if spec.tar else "oci")
+        if to_stdout:
+            if not spec.tar:
+                raise UsageError("--output tar=false cannot go to stdout", hint="give dest=DIR")
+            tmp = work / f"out-{spec.type}.tar"
+            export_image(store, ref, tmp, fmt=fmt, source_date_epoch=epoch)
+            assert out is not None
+            _write_stream(tmp, out)
+        else:
+            assert spec.dest is not None
+            export_image(store, ref, Path(spec.dest), fmt=fmt, source_date_epoch=epoch)
+        return
+    if spec.type in ("local", "tar"):
+        states = [(o.platform, o.state) for o in solve.succeeded if o.state is not None]
+        export_filesystem(
+            store,
+            states,
+            None if to_stdout else Path(spec.dest or "."),
+            as_tar=spec.type == "tar",
+            epoch=opts.source_date_epoch,
+            stream=out if to_stdout else None,
+            work=work,
+        )
+
+
+def _metadata(desc: Descriptor | None, names: Sequence[str], solve: SolveResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if desc is not None:
+        meta["containerimage.digest"] = str(desc.digest)
+        meta["containerimage.descriptor"] = {
+            "mediaType": desc.media_type,
+            "digest": str(desc.digest),
+            "size": desc.size,
+        }
+        if len(solve.succeeded) == 1 and solve.succeeded[0].image is not None:
+            meta["containerimage.config.digest"] = str(solve.succeeded[0].image.config.digest)
+    if names:
+        meta["image.name"] = ",".join(names)
+    meta["anyarch.platforms"] = {
+        format_all(o.platform): {
+            "status": o.status,
+            "digest": str(o.image.descriptor.digest) if o.image is not None else None,
+            "how": o.how,
+            "seconds": round(o.seconds, 3),
+            **({"error": o.error.message} if o.error is not None else {}),
+        }
+        for o in solve.outcomes
+    }
+    meta["anyarch.steps"] = {"run": solve.steps_run, "cached": solve.steps_cached}
+    return meta
+
+
+def _failure(solve: SolveResult) -> AnyarchError | None:
+    failed = solve.failed
+    if not failed:
+        return None
+    if not solve.succeeded:
+        first = next(
+            (o.error for o in failed if o.error is not None and o.status == "failed"), None
+        )
+        return (
+            first or failed[0].error or BuildError("the build failed", hint="see the output above")
+        )
+    names = ", ".join(format_all(o.platform) for o in failed)
+    first = failed[0].error
+    return BuildError(
+        f"{len(failed)} of {len(solve.outcomes)} platforms failed ({names}): "
+        f"{first.message if first else 'unknown error'}",
+        hint="the image holds the platforms that succeeded; fix the failure and rebuild",
+    )
+
+
+def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -> BuildResult:
+    """Run a build and deliver its result (see the module docstring).
+
+    Returns a :class:`BuildResult` also when platforms failed (its
+    ``error`` is set; call :meth:`BuildResult.raise_for_failure`), so the
+    caller can show which; errors before any step runs are raised.
+    """
+    ev: BuildEvents = events or NoEvents()
+    pushing = opts.push or any(o.push for o in opts.outputs)
+    if pushing and not opts.tags:
+        raise UsageError(
+            "--push needs a name to push to",
+            hint="add -t REGISTRY/REPOSITORY:TAG",
+        )
+    for tag in opts.tags:
+        parse_reference(tag)  # a bad -t fails before the build, not after it
+    epoch = _epoch_default(opts)
+    if epoch is not None and epoch != opts.source_date_epoch:
+        opts = dataclasses.replace(opts, source_date_epoch=epoch)
+    with store.layout.writing():
+        session = Session.create(
+            store,
+            context_dir=None,
+            dockerfile=str(opts.dockerfile_path or "Dockerfile"),
+            secrets={s.id: s for s in opts.secrets},
+            network=opts.network,
+            compression=opts.compression,
+            epoch=epoch,
+            binfmt_dir=opts.binfmt_dir,
+            stat_cache=StatCache(cache_dir(store) / "stat.db"),
+        )
+        try:
+            with _context_dir(opts, session.work) as context, BuildCache(store) as cache:
+                session.context_dir = context
+                request = BuildRequest(
+                    dockerfile=opts.dockerfile,
+                    dockerfile_name=opts.dockerfile_name,
+                    platforms=tuple(normalize(p) for p in opts.platforms),
+                    build_args=opts.build_args,
+                    target=opts.target,
+                    labels=opts.labels,
+                    no_cache=opts.no_cache,
+                    keep_going=opts.keep_going,
+                    jobs=opts.jobs,
+                    docker_media_types=opts.index_format == "docker",
+                )
+                provider = store_image_provider(store, opts.registry, pull=opts.pull, events=ev)
+                solver = Solver(session, request, provider, events=ev, cache=cache)
+                solve = solver.solve()
+                return _deliver(store, opts, solve, session.work)
+        finally:
+            session.close()
+
+
+def _deliver(store: Store, opts: BuildOptions, solve: SolveResult, work: Path) -> BuildResult:
+    ok = [o for o in solve.succeeded if o.image is not None]
+    desc: Descriptor | None = None
+    names: tuple[str, ...] = ()
+    if ok:
+        if len(solve.outcomes) == 1 and len(ok) == 1:
+            assert ok[0].image is not None
+            desc = ok[0].image.descriptor
+        else:
+            manifests = [o.image.descriptor for o in ok if o.image is not None]
+            desc = write_index(store, manifests, docker=opts.index_format == "docker")
+        names = _name_result(store, desc, opts.tags)
+    error = _failure(solve)
+    result = BuildResult(desc, names, solve, {}, error=error)
+    if desc is not None:
+        for spec in opts.outputs:
+            if spec.type in ("image", "registry"):
+                continue
+            _export(store, spec, desc, names, solve, opts, work)
+        if opts.push or any(o.push for o in opts.outputs):
+            pushed = []
+            for name in names:
+                remote.push(store, name, opts.registry)
+                pushed.append(name)
+            result.pushed = tuple(pushed)
+    result.metadata = _metadata(desc, names, solve)
+    if opts.iidfile is not None and desc is not None:
+        atomic_write_bytes(opts.iidfile, str(desc.digest).encode())
+    if opts.metadata_file is not None:
+        atomic_write_bytes(
+            opts.metadata_file, (json.dumps(result.metadata, indent=2) + "\n").encode()
+        )
+    return result

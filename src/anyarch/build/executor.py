@@ -1,0 +1,267 @@
+"""Run one filesystem step of a plan and turn what it changed into a layer.
+
+The solver decides *whether* a step runs (cache, dependencies, platforms);
+this module runs it:
+
+* a writable rootfs of the step's base (:func:`anyarch.build.steps_fs.open_rootfs`:
+  overlay over cached snapshots, or a copy);
+* RUN in crun through the sandbox (:mod:`anyarch.build.steps_run`), COPY/ADD
+  through the copy planner (:mod:`anyarch.build.steps_copy`), WORKDIR's
+  ``mkdir -p``;
+* the diff -- the overlay upper dir, or the tree compared with a snapshot
+  taken before the step -- written as a layer straight into the store
+  (:func:`anyarch.archive.diff.write_diff_layer`: tar, diff ID, compression and
+  digest in one pass).  A step that changed nothing adds no layer (BuildKit's
+  exporter drops empty layers too; the history entry says ``empty_layer``).
+
+Errors name the instruction: ``Dockerfile:4:1: RUN make [linux/arm64]: ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from anyarch.archive.diff import Change, write_diff_layer
+from anyarch.build.context import SourceTree, StatCache, open_context
+from anyarch.build.rootfs import remove_tree
+from anyarch.build.steps_copy import Downloads, apply_copy
+from anyarch.build.steps_fs import FsState, LayerRef, open_rootfs
+from anyarch.build.steps_run import SecretSource, make_directory, run_command
+from anyarch.errors import AnyarchError, BuildError, NotFoundError
+from anyarch.oci import Descriptor, Digest
+from anyarch.oci.platform import Platform
+from anyarch.oci.platform import format as format_platform
+from anyarch.plan import CopySpec, MkdirSpec, RunSpec, Step, StepKind
+from anyarch.store import Store
+
+__all__ = ["Session", "StepFailedError", "execute_layer_step", "located", "write_layer"]
+
+LineSink = Callable[[str], None]
+
+
+class StepFailedError(BuildError):
+    """A RUN step exited non-zero; ``tail`` holds the last lines of its output."""
+
+    def __init__(self, message: str, *, hint: str | None, tail: tuple[str, ...], code: int) -> None:
+        super().__init__(message, hint=hint)
+        self.tail = tail
+        self.process_exit_code = code
+
+
+def _short(text: str, limit: int = 72) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+def located(step: Step, err: AnyarchError, platform: Platform | None = None) -> AnyarchError:
+    """``err`` with its message prefixed by the instruction's ``file:line:column``, text and platform.
+
+    The error keeps its class (so its exit code); applied once per error.
+    """
+    if getattr(err, "_anyarch_located", False):
+        return err
+    where = f"{step.location}: " if step.location is not None else ""
+    plat = format_platform(platform or step.platform)
+    err.message = f"{where}{_short(step.text)} [{plat}]: {err.message}"
+    err.args = (err.message,)
+    err._anyarch_located = True  # type: ignore[attr-defined]
+    return err
+
+
+@dataclasses.dataclass(slots=True)
+class Session:
+    """What every step of one build shares: the store, the context, secrets, layer options.
+
+    ``work`` is a scratch directory of this build (removed by :meth:`close`).
+    ``epoch`` (``SOURCE_DATE_EPOCH``) clamps layer mtimes when set.
+    """
+
+    store: Store
+    work: Path
+    context_dir: Path | None
+    dockerfile: str = "Dockerfile"
+    secrets: Mapping[str, SecretSource] = dataclasses.field(default_factory=dict)
+    network: str = "default"
+    compression: str | None = "gzip"
+    epoch: int | None = None
+    binfmt_dir: Path | None = None
+    stat_cache: StatCache | None = None
+    downloads: Downloads = dataclasses.field(init=False)
+    _context: SourceTree | None = dataclasses.field(default=None, init=False)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.downloads = Downloads(self.work)
+
+    @classmethod
+    def create(cls, store: Store, **kwargs: object) -> Session:
+        """A session with a fresh work directory under ``STORE/work``."""
+        base = store.root / "work"
+        base.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
+        return cls(store=store, work=work, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def variant(self) -> str:
+        """How layers are written (enters the build cache's record key)."""
+        return f"{self.compression or 'none'}" + (
+            f"@{self.epoch}" if self.epoch is not None else ""
+        )
+
+    def context(self) -> SourceTree:
+        """The build context as COPY sees it (``.dockerignore`` applied), opened once."""
+        with self._lock:
+            if self._context is None:
+                if self.context_dir is None:
+                    raise NotFoundError(
+                        "this build has no context, but the Dockerfile copies from it",
+                        hint="pass a context directory (or a tar on stdin) instead of a bare Dockerfile",
+                    )
+                self._context = open_context(
+                    self.context_dir, dockerfile=self.dockerfile, cache=self.stat_cache
+                )
+            return self._context
+
+    def context_root(self) -> Path:
+        return self.context().root
+
+    def close(self) -> None:
+        if self.stat_cache is not None:
+            with contextlib.suppress(Exception):
+                self.stat_cache.close()
+        with contextlib.suppress(OSError, AnyarchError):
+            remove_tree(self.work)
+
+
+def write_layer(
+    store: Store,
+    changes: Iterable[Change],
+    root: Path,
+    *,
+    compression: str | None,
+    clamp: int | None,
+) -> LayerRef | None:
+    """Write ``changes`` (content under ``root``) as a layer blob in the store; None if empty."""
+    listed = list(changes)
+    if not listed:
+        return None
+    with store.blobs.writer() as sink:
+        result = write_diff_layer(listed, root, sink, compression=compression, clamp_mtime=clamp)  # type: ignore[arg-type]
+    digest = sink.digest
+    if str(digest) != result.digest:  # the writer and the blob store hashed different bytes
+        raise BuildError(
+            f"layer digest mismatch: wrote {result.digest}, stored {digest}",
+            hint="this is a bug in anyarch; rerun with --debug and report it",
+        )
+    return LayerRef(Descriptor(result.media_type, digest, sink.size), Digest.parse(result.diff_id))
+
+
+def _run(
+    session: Session,
+    step: Step,
+    spec: RunSpec,
+    rootfs: Path,
+    stage_roots: Mapping[str, Path],
+    on_line: LineSink | None,
+) -> None:
+    result = run_command(
+        spec,
+        rootfs,
+        platform=format_platform(step.platform),
+        network=session.network,
+        context_root=session.context_root,
+        stage_roots=stage_roots,
+        secrets=session.secrets,
+        cache_root=session.store.root / "cache" / "mounts",
+        work=session.work,
+        on_line=on_line,
+        binfmt_dir=session.binfmt_dir,
+    )
+    if result.exit_code != 0:
+        last = [line for line in result.tail if line.strip()][-3:]
+        hint = (
+            "last output: " + " | ".join(_short(x, 120) for x in last)
+            if last
+            else "the step printed nothing; try the command with 'anyarch run' in the base image"
+        )
+        raise StepFailedError(
+            f"process {shlex.join(result.args)!r} did not complete successfully: "
+            f"exit code: {result.exit_code}",
+            hint=hint,
+            tail=result.tail,
+            code=result.exit_code,
+        )
+
+
+def execute_layer_step(
+    session: Session,
+    step: Step,
+    base: FsState,
+    sources: Mapping[str, FsState],
+    on_line: LineSink | None = None,
+) -> LayerRef | None:
+    """Run a RUN/COPY/ADD/WORKDIR step on ``base``; its layer (None if it changed nothing).
+
+    ``sources`` are the filesystems named by ``COPY --from`` and ``RUN
+    --mount from=`` (by plan key).  Errors come back :func:`located`.
+    """
+    store = session.store
+    try:
+        with contextlib.ExitStack() as stack:
+            mounted = stack.enter_context(open_rootfs(store, base, step.platform))
+            roots: dict[str, Path] = {}
+            for key, state in sources.items():
+                roots[key] = stack.enter_context(open_rootfs(store, state, step.platform)).rootfs
+            spec = step.spec
+            if step.kind is StepKind.RUN:
+                assert isinstance(spec, RunSpec)
+                _run(session, step, spec, mounted.rootfs, roots, on_line)
+            elif step.kind in (StepKind.COPY, StepKind.ADD):
+                assert isinstance(spec, CopySpec)
+                source = None
+                if spec.source_key is not None:
+                    source = SourceTree(
+                        roots[spec.source_key],
+                        label=f"stage {spec.source_stage!r}"
+                        if spec.source_stage
+                        else "the source image",
+                    )
+                apply_copy(
+                    spec,
+                    mounted.rootfs,
+                    context=session.context,
+                    source=source,
+                    downloads=session.downloads,
+                    work=session.work,
+                )
+            elif step.kind is StepKind.MKDIR:
+                assert isinstance(spec, MkdirSpec)
+                make_directory(mounted.rootfs, spec.path, spec.user)
+            else:
+                raise ValueError(f"not a layer step: {step.kind}")
+            diff_root = mounted.upper if mounted.upper is not None else mounted.rootfs
+            return write_layer(
+                store,
+                mounted.changes(),
+                diff_root,
+                compression=session.compression,
+                clamp=session.epoch,
+            )
+    except AnyarchError as err:
+        raise located(step, err) from None
+    except OSError as err:
+        raise located(
+            step,
+            BuildError(
+                f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""),
+                hint="check free space and permissions of the store directory",
+            ),
+        ) from None
