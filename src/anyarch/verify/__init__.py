@@ -108,7 +108,7 @@ class Report:
         return [e for e in self.entries if not is_attestation(e.descriptor)]
 
     def to_json(self, strict: bool = False) -> dict[str, Any]:
-        """The ``--format json`` document (stable keys; see ``docs/commands.md``)."""
+        """The ``--format json`` document; its keys are a stable interface for CI scripts."""
         return {
             "reference": self.name,
             "digest": str(self.descriptor.digest),
