@@ -40,7 +40,10 @@ class OrderedGroup(click.Group):
         return list(self.commands)
 
 
-@click.group(cls=OrderedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OrderedGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120, "terminal_width": 120},
+)
 @click.version_option(__version__, "--version", "-v", prog_name="anyarch", message="%(prog)s version %(version)s")
 @click.option(
     "--store",
@@ -56,13 +59,14 @@ def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from anyarch.cli import doctor, images, manifest, registry, run
+    from anyarch.cli import doctor, images, manifest, registry, run, verify
 
     images.register(cli)
     registry.register(cli)
     manifest.register(cli)
     run.register(cli)
     doctor.register(cli)
+    verify.register(cli)
 
 
 _register()
