@@ -41,7 +41,7 @@ from anyarch.oci._faithful import (
     read_strs_or_none,
     same,
 )
-from anyarch.oci._frozen import FrozenMap
+from anyarch.oci._frozen import FrozenMap, freeze
 from anyarch.oci._jsonread import Fields, fail, load_object
 from anyarch.oci.descriptor import Descriptor
 from anyarch.oci.digest import Digest
@@ -58,7 +58,9 @@ def _never(_: Any) -> bool:
 
 
 def _frozen(m: Mapping[str, Any]) -> FrozenMap[Any]:
-    return m if isinstance(m, FrozenMap) else FrozenMap(m)
+    """``m`` frozen all the way down, so a record's ``extra`` cannot change behind its back."""
+    frozen: FrozenMap[Any] = freeze(m)
+    return frozen
 
 
 def _tuple(v: Sequence[Any] | None) -> tuple[Any, ...] | None:

@@ -240,7 +240,9 @@ def _go_decode(v: Any, t: Any, path: str, errs: list[str], existing: Any = None)
             found = t.field(key)
             if found is not None:
                 name, ft = found
-                out[name] = _go_decode(value, ft, _join(path, key), errs, out.get(name))
+                # Go matches member names case-insensitively: say which field a variant hit.
+                where = _join(path, key) if key == name else f"{_join(path, key)} (as {name!r})"
+                out[name] = _go_decode(value, ft, where, errs, out.get(name))
         return out
     if isinstance(t, tuple):
         kind, inner = t
