@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
-import shlex
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from anyarch.archive.diff import Change, write_diff_layer
+from anyarch.archive.diff import Change, ChangeKind, write_diff_layer
 from anyarch.build.context import SourceTree, StatCache, open_context
 from anyarch.build.rootfs import remove_tree
 from anyarch.build.steps_copy import Downloads, apply_copy
@@ -164,6 +165,65 @@ def write_layer(
     return LayerRef(Descriptor(result.media_type, digest, sink.size), Digest.parse(result.diff_id))
 
 
+def _stub_parents(rootfs: Path, spec: RunSpec) -> dict[str, os.stat_result]:
+    """Existing directories the sandbox creates mount points in, with their metadata before the run.
+
+    The runtime needs a file or directory at every mount destination
+    (``/etc/hosts``, ``/etc/resolv.conf``, cache and secret targets); the
+    sandbox creates the missing ones and removes them afterwards, but their
+    parent directories were touched (and, on overlayfs, copied up).
+    """
+    targets = ["/etc/hosts", "/dev/pipes/x", *(m.target for m in spec.mounts if m.target)]
+    out: dict[str, os.stat_result] = {}
+    for target in targets:
+        parts = [p for p in target.split("/") if p][:-1]
+        for i in range(1, len(parts) + 1):
+            rel = "/".join(parts[:i])
+            if rel in out:
+                continue
+            try:
+                st = os.lstat(rootfs / rel)
+            except OSError:
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                break
+            out[rel] = st
+    return out
+
+
+def _drop_stub_parents(
+    changes: list[Change], watched: Mapping[str, os.stat_result], rootfs: Path
+) -> list[Change]:
+    """``changes`` without directories that only held a mount point during the run.
+
+    A watched directory is dropped when nothing below it changed and its
+    type, mode and owner are what they were before: the step did not change
+    it, the mount-point bookkeeping did (BuildKit's layers do not show it).
+    """
+    changed_below: set[str] = set()
+    for ch in changes:
+        parts = ch.path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            changed_below.add("/".join(parts[:i]))
+    out = []
+    for ch in changes:
+        rel = ch.path.strip("/")
+        before = watched.get(rel)
+        if before is not None and rel not in changed_below and ch.kind is not ChangeKind.DELETE:
+            try:
+                now = os.lstat(rootfs / rel)
+            except OSError:
+                now = None
+            if now is not None and (now.st_mode, now.st_uid, now.st_gid) == (
+                before.st_mode,
+                before.st_uid,
+                before.st_gid,
+            ):
+                continue
+        out.append(ch)
+    return out
+
+
 def _run(
     session: Session,
     step: Step,
@@ -193,7 +253,7 @@ def _run(
             else "the step printed nothing; try the command with 'anyarch run' in the base image"
         )
         raise StepFailedError(
-            f"process {shlex.join(result.args)!r} did not complete successfully: "
+            f"process {json.dumps(' '.join(result.args))} did not complete successfully: "
             f"exit code: {result.exit_code}",
             hint=hint,
             tail=result.tail,
@@ -221,8 +281,10 @@ def execute_layer_step(
             for key, state in sources.items():
                 roots[key] = stack.enter_context(open_rootfs(store, state, step.platform)).rootfs
             spec = step.spec
+            watched: dict[str, os.stat_result] = {}
             if step.kind is StepKind.RUN:
                 assert isinstance(spec, RunSpec)
+                watched = _stub_parents(mounted.rootfs, spec)
                 _run(session, step, spec, mounted.rootfs, roots, on_line)
             elif step.kind in (StepKind.COPY, StepKind.ADD):
                 assert isinstance(spec, CopySpec)
@@ -248,9 +310,12 @@ def execute_layer_step(
             else:
                 raise ValueError(f"not a layer step: {step.kind}")
             diff_root = mounted.upper if mounted.upper is not None else mounted.rootfs
+            changes: Iterable[Change] = mounted.changes()
+            if watched:
+                changes = _drop_stub_parents(list(changes), watched, mounted.rootfs)
             return write_layer(
                 store,
-                mounted.changes(),
+                changes,
                 diff_root,
                 compression=session.compression,
                 clamp=session.epoch,
