@@ -59,7 +59,32 @@ CASES: list[tuple[str, bytes, str, bool]] = [
         mediatype.OCI_DESCRIPTOR,
         False,
     ),
-    ("folded-key-kelvin", config(top='"\u212a": 1, "config": {}'), mediatype.OCI_CONFIG, True),
+    (
+        "folded-key-kelvin-unknown",
+        config(top='"\u212a": 1, "config": {}'),
+        mediatype.OCI_CONFIG,
+        True,
+    ),
+    ("folded-key-kelvin-match", config('"Wor\u212aingDir": 5'), mediatype.OCI_CONFIG, False),
+    ("folded-key-cyrillic-no-match", config('"\u0415nv": ["foo"]'), mediatype.OCI_CONFIG, True),
+    (
+        "folded-key-dotless-i-no-match",
+        f'{{{DESC}, "d\u0131gest": 5}}'.encode(),
+        mediatype.OCI_DESCRIPTOR,
+        True,
+    ),
+    (
+        "folded-key-dotted-i-no-match",
+        f'{{{DESC}, "d\u0130gest": 5}}'.encode(),
+        mediatype.OCI_DESCRIPTOR,
+        True,
+    ),
+    (
+        "folded-key-long-s-digest",
+        f'{{{DESC}, "dige\u017ft": 5}}'.encode(),
+        mediatype.OCI_DESCRIPTOR,
+        False,
+    ),
     (
         "folded-digest-last-wins",
         f'{{{DESC}, "Digest": "{D.upper()}"}}'.encode(),

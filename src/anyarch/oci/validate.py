@@ -88,10 +88,12 @@ def _at(path: str) -> str:
 # Stage 1: encoding/json into the image-spec Go types
 # =============================================================================
 
-# Go's case folding of a member name (encoding/json foldName, Go >= 1.21):
-# ASCII upper-cased, plus the four non-ASCII runes whose simple case mapping
-# lands on an ASCII letter.
-_FOLD = str.maketrans({"\u212a": "K", "\u017f": "S", "\u0130": "I", "\u0131": "I"})
+# Go's case folding of a member name (encoding/json foldName): ASCII letters
+# upper-cased, any other rune replaced by the smallest rune of its
+# unicode.SimpleFold orbit.  Only two non-ASCII runes have an ASCII letter in
+# their orbit: KELVIN SIGN (K, k, U+212A) and LATIN SMALL LONG S (S, s, U+017F);
+# dotted/dotless i (U+0130, U+0131) are orbits of their own.
+_FOLD = str.maketrans({"\u212a": "K", "\u017f": "S"})
 
 
 def _fold(name: str) -> str | None:
