@@ -397,18 +397,20 @@ def build_cmd(
     stdin = sys.stdin.buffer
     if file == "-" and context == "-":
         raise UsageError("-f - and CONTEXT - both read stdin", hint="send one of them from a file")
-    text, name, path = _read_dockerfile(file, context, stdin)
     context_tar: IO[bytes] | None = None
     context_dir: Path | None = None
+    path: Path | None = None
     if context == "-":
         data = stdin.read()
         context_tar = io.BytesIO(data)
         if file is None:
             text, name, is_tar = _dockerfile_from_stdin(data)
-            path = None
             if not is_tar:  # `anyarch build - < Dockerfile`: no context at all
                 context_tar = None
+        else:
+            text, name, path = _read_dockerfile(file, context, stdin)
     else:
+        text, name, path = _read_dockerfile(file, context, stdin)
         context_dir = Path(context)
     if quiet:
         progress = "quiet"
