@@ -495,7 +495,9 @@ class Solver:
                 if pp.platform in outcomes:
                     continue
                 keys = needs[pp.platform]
-                bad = next((errors[k] for k in keys if k in errors), None)
+                found = [errors[s.key] for s in pp.steps if s.key in errors]
+                real = [e for e in found if not isinstance(e, _Canceled)]
+                bad = (real or found or [None])[0]
                 elapsed = time.monotonic() - started
                 if bad is not None:
                     status: Status = "canceled" if isinstance(bad, _Canceled) else "failed"
