@@ -1,4 +1,8 @@
-"""``python -m bench BENCHMARK [options]``; with no benchmark, run them all."""
+"""``python -m bench BENCHMARK [options]``; with no benchmark, run them all.
+
+Benchmarks: registry-copy, copy-experiments, frontend (``--help`` after a name
+for its options).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    from bench import frontend, registry_copy
+    from bench import copy_experiments, frontend, registry_copy
 
-    benches = {"registry-copy": registry_copy.main, "frontend": frontend.main}
+    benches = {
+        "registry-copy": registry_copy.main,
+        "copy-experiments": copy_experiments.main,
+        "frontend": frontend.main,
+    }
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         print("benchmarks:", ", ".join(benches))
