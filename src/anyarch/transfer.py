@@ -282,6 +282,10 @@ def copy_image(
         else None
     )
 
+    if isinstance(dst, RegistryEndpoint):
+        # one token with pull,push (and pull on the mount source) for the whole push
+        dst.client.prepare_push(dst.repository, mount_from=(mount_from,) if mount_from else ())
+
     def copy_one(desc: Descriptor) -> None:
         prog.blob_start(desc)
         if dst.has_blob(desc):
