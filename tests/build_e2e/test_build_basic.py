@@ -139,9 +139,17 @@ FROM first AS second
 LABEL second=1
 """
     builder.build(
-        "-f", "-", "--build-arg", "GREETING=hello", "--target", "first", "-t", "t1", str(ctx),
+        "-f",
+        "-",
+        "--build-arg",
+        "GREETING=hello",
+        "--target",
+        "first",
+        "-t",
+        "t1",
+        str(ctx),
         input=dockerfile.encode(),
-    )  # fmt: skip
+    )
     cfg = builder.image("t1").runtime
     assert "SEEN=hello" in cfg["Env"]
     assert "Labels" not in cfg  # --target stopped at 'first'
@@ -167,9 +175,18 @@ def test_per_arch_dockerfile_and_metadata_file(builder: Builder, tmp_path: Path)
     meta = tmp_path / "meta.json"
     iid = tmp_path / "iid"
     r = builder.build(
-        "-f", str(ctx / "Dockerfile.linux-arm"), "--platform", "linux/arm/v7",
-        "-t", "app:linux-arm", "--metadata-file", str(meta), "--iidfile", str(iid), str(ctx),
-    )  # fmt: skip
+        "-f",
+        str(ctx / "Dockerfile.linux-arm"),
+        "--platform",
+        "linux/arm/v7",
+        "-t",
+        "app:linux-arm",
+        "--metadata-file",
+        str(meta),
+        "--iidfile",
+        str(iid),
+        str(ctx),
+    )
     img = builder.image("app:linux-arm")
     assert (img.config["architecture"], img.config.get("variant")) == ("arm", "v7")
     doc = json.loads(meta.read_text())

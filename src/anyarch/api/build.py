@@ -460,6 +460,8 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
 
 def _deliver(store: Store, opts: BuildOptions, solve: SolveResult, work: Path) -> BuildResult:
     ok = [o for o in solve.succeeded if o.image is not None]
+    if solve.failed and not opts.keep_going:
+        ok = []  # all or nothing, as buildx: only --keep-going delivers a partial index
     desc: Descriptor | None = None
     names: tuple[str, ...] = ()
     if ok:

@@ -154,14 +154,13 @@ class Progress:
         rows = []
         for o in outcomes:
             status = {"ok": "done", "failed": "FAILED", "canceled": "canceled"}[o.status]
-            digest = (
-                str(o.image.descriptor.digest)
-                if o.image
-                else (o.error.message[:60] if o.error else "-")
-            )
+            digest = str(o.image.descriptor.digest) if o.image else "-"
             rows.append([self._plat(o.platform), status, o.how, f"{o.seconds:.1f}s", digest])
         self._write("")
         self._write(table(["PLATFORM", "STATUS", "HOW", "TIME", "DIGEST"], rows))
+        for o in outcomes:
+            if o.error is not None and o.status == "failed":
+                self._write(f"{self._plat(o.platform)}: {o.error.message}")
 
     def failure_tails(self, result: Any) -> None:
         if self.mode != "plain":
