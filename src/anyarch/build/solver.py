@@ -497,7 +497,7 @@ class Solver:
                 keys = needs[pp.platform]
                 found = [errors[s.key] for s in pp.steps if s.key in errors]
                 real = [e for e in found if not isinstance(e, _Canceled)]
-                bad = (real or found or [None])[0]
+                bad = (real or found)[0] if found else None
                 elapsed = time.monotonic() - started
                 if bad is not None:
                     status: Status = "canceled" if isinstance(bad, _Canceled) else "failed"
