@@ -381,6 +381,7 @@ def _metadata(desc: Descriptor | None, names: Sequence[str], solve: SolveResult)
         for o in solve.outcomes
     }
     meta["anyarch.steps"] = {"run": solve.steps_run, "cached": solve.steps_cached}
+    meta["anyarch.context"] = {"files_read": solve.context_files_read}
     return meta
 
 
@@ -453,6 +454,7 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                 provider = store_image_provider(store, opts.registry, pull=opts.pull, events=ev)
                 solver = Solver(session, request, provider, events=ev, cache=cache)
                 solve = solver.solve()
+                solve.context_files_read = session.context_files_read
                 return _deliver(store, opts, solve, session.work)
         finally:
             session.close()

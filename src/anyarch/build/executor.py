@@ -134,6 +134,11 @@ class Session:
     def context_root(self) -> Path:
         return self.context().root
 
+    @property
+    def context_files_read(self) -> int:
+        """How many context files were read (hashed) so far: 0 on a warm rebuild."""
+        return self._context.files_read if self._context is not None else 0
+
     def close(self) -> None:
         if self.stat_cache is not None:
             with contextlib.suppress(Exception):

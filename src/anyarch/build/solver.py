@@ -165,6 +165,7 @@ class SolveResult:
     outcomes: list[PlatformOutcome]
     steps_run: int = 0
     steps_cached: int = 0
+    context_files_read: int = 0
 
     @property
     def succeeded(self) -> list[PlatformOutcome]:
