@@ -29,7 +29,14 @@ Opener = Callable[[], IO[bytes]]
 
 
 class Source(Protocol):
-    """Where content comes from."""
+    """Where content comes from.
+
+    ``verifies_content`` is True when ``open_blob`` streams fail on a digest
+    mismatch before their end (a registry download does): a sink may then
+    skip hashing the bytes a second time.
+    """
+
+    verifies_content: bool
 
     def open_blob(self, desc: Descriptor) -> IO[bytes]: ...
 
@@ -41,7 +48,7 @@ class Sink(Protocol):
 
     def has_blob(self, desc: Descriptor) -> bool: ...
 
-    def write_blob(self, desc: Descriptor, opener: Opener) -> None: ...
+    def write_blob(self, desc: Descriptor, opener: Opener, *, verified: bool = False) -> None: ...
 
     def write_manifest(self, desc: Descriptor, raw: bytes) -> None: ...
 
@@ -52,6 +59,8 @@ class LayoutEndpoint:
     As a sink it remembers what it added, so a failed copy can be rolled back
     and leave the layout exactly as it was.
     """
+
+    verifies_content = False  # files on disk may have been damaged: hash what is read
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -68,10 +77,10 @@ class LayoutEndpoint:
     def has_blob(self, desc: Descriptor) -> bool:
         return self.layout.blobs.has(desc.digest)
 
-    def write_blob(self, desc: Descriptor, opener: Opener) -> None:
+    def write_blob(self, desc: Descriptor, opener: Opener, *, verified: bool = False) -> None:
         existed = self.layout.blobs.has(desc.digest)
         with opener() as src:
-            self.layout.blobs.put_stream(src, desc.digest, desc.size)
+            self.layout.blobs.put_stream(src, desc.digest, desc.size, verified=verified)
         if not existed:
             with self._lock:
                 self.added.append(desc.digest)
@@ -88,6 +97,8 @@ class LayoutEndpoint:
 
 class RegistryEndpoint:
     """One repository of a registry as a source and a sink."""
+
+    verifies_content = True  # BlobReader checks the digest while streaming
 
     def __init__(self, client: RegistryClient, repository: str) -> None:
         self.client = client
@@ -108,11 +119,15 @@ class RegistryEndpoint:
             return self.client.head_manifest(self.repository, desc.digest) is not None
         return self.client.blob_exists(self.repository, desc.digest) is not None
 
-    def write_blob(self, desc: Descriptor, opener: Opener) -> None:
+    def write_blob(self, desc: Descriptor, opener: Opener, *, verified: bool = False) -> None:
         self.client.put_blob(self.repository, desc.digest, desc.size, opener)
 
-    def mount(self, desc: Descriptor, from_repository: str) -> bool:
-        return self.client.mount_blob(self.repository, desc.digest, from_repository)
+    def mount_or_upload(self, desc: Descriptor, from_repository: str, opener: Opener) -> bool:
+        """Mount from ``from_repository``; upload in the same session if refused. True if mounted."""
+        if self.client.mount_blob(self.repository, desc.digest, from_repository):
+            return True
+        self.client.put_blob(self.repository, desc.digest, desc.size, opener)
+        return False
 
     def write_manifest(self, desc: Descriptor, raw: bytes) -> None:
         self.client.put_manifest(self.repository, desc.digest, raw, desc.media_type)
@@ -239,6 +254,7 @@ def copy_image(
     jobs: int = 4,
     progress: Progress | None = None,
     root_raw: bytes | None = None,
+    skip_root: bool = False,
 ) -> CopyStats:
     """Copy ``root`` and everything it references from ``src`` to ``dst``.
 
@@ -259,11 +275,17 @@ def copy_image(
             children = list(doc.manifests)
             if top and platforms is not None:
                 children = select_platforms(doc, platforms, what=f"image {desc.digest}")
+            docs_children = [c for c in children if _is_document(c)]
             for child in children:
-                if _is_document(child):
-                    gather(child, None, False)
-                else:
+                if not _is_document(child):
                     blobs.setdefault(child.digest, child)
+            if len(docs_children) > 1 and jobs > 1:
+                with ThreadPoolExecutor(max_workers=min(jobs, len(docs_children))) as pool:
+                    fetched = list(pool.map(src.read_manifest, docs_children))
+            else:
+                fetched = [src.read_manifest(c) for c in docs_children]
+            for child, child_raw in zip(docs_children, fetched, strict=True):
+                gather(child, child_raw, False)
         else:
             blobs.setdefault(doc.config.digest, doc.config)
             for layer in doc.layers:
@@ -286,23 +308,32 @@ def copy_image(
         # one token with pull,push (and pull on the mount source) for the whole push
         dst.client.prepare_push(dst.repository, mount_from=(mount_from,) if mount_from else ())
 
+    trusted = getattr(src, "verifies_content", False)
+
     def copy_one(desc: Descriptor) -> None:
         prog.blob_start(desc)
+
+        def opener() -> IO[bytes]:
+            return _Counting(src.open_blob(desc), lambda n: prog.blob_bytes(desc, n))  # type: ignore[return-value]
+
+        if mount_from is not None and isinstance(dst, RegistryEndpoint):
+            # mount first: one request when it works (and when the blob is
+            # already there), an upload in the same session when it does not
+            mounted = dst.mount_or_upload(desc, mount_from, opener)
+            with lock:
+                if mounted:
+                    stats.blobs_mounted += 1
+                else:
+                    stats.blobs_copied += 1
+                    stats.bytes_copied += desc.size
+            prog.blob_done(desc, "mounted" if mounted else "copied")
+            return
         if dst.has_blob(desc):
             with lock:
                 stats.blobs_skipped += 1
             prog.blob_done(desc, "exists")
             return
-        if mount_from is not None and isinstance(dst, RegistryEndpoint) and dst.mount(desc, mount_from):
-            with lock:
-                stats.blobs_mounted += 1
-            prog.blob_done(desc, "mounted")
-            return
-
-        def opener() -> IO[bytes]:
-            return _Counting(src.open_blob(desc), lambda n: prog.blob_bytes(desc, n))  # type: ignore[return-value]
-
-        dst.write_blob(desc, opener)
+        dst.write_blob(desc, opener, verified=trusted)
         with lock:
             stats.blobs_copied += 1
             stats.bytes_copied += desc.size
@@ -316,11 +347,19 @@ def copy_image(
     else:
         for d in todo:
             copy_one(d)
-    # children were appended before parents: write in that order
-    for desc, raw in docs:
-        if not dst.has_blob(desc):
-            dst.write_manifest(desc, raw)
-        stats.manifests += 1
+    # children were appended before parents; the root goes last (and, with
+    # ``skip_root``, is left to the caller, who pushes it by tag)
+    *children, root_doc = docs
+    pending = [(d, r) for d, r in children if not dst.has_blob(d)]
+    if len(pending) > 1 and jobs > 1:
+        with ThreadPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
+            list(pool.map(lambda dr: dst.write_manifest(*dr), pending))
+    else:
+        for d, r in pending:
+            dst.write_manifest(d, r)
+    stats.manifests = len(docs)
+    if not skip_root and not dst.has_blob(root_doc[0]):
+        dst.write_manifest(*root_doc)
     return stats
 
 

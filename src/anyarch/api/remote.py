@@ -220,8 +220,11 @@ def _deliver(
             )
         client = connect(dst_loc.ref.registry, opts)
         dst = transfer.RegistryEndpoint(client, dst_loc.ref.repository)
-        stats = transfer.copy_image(src.endpoint, dst, desc, jobs=opts.jobs, progress=progress, root_raw=raw)
-        if dst_loc.ref.digest is None:
+        by_tag = dst_loc.ref.digest is None
+        stats = transfer.copy_image(
+            src.endpoint, dst, desc, jobs=opts.jobs, progress=progress, root_raw=raw, skip_root=by_tag
+        )
+        if by_tag:
             dst.tag(dst_loc.ref.tag or "latest", desc, raw)
         elif dst_loc.ref.digest != str(desc.digest):
             raise InvalidInputError(

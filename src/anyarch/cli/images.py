@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from anyarch._util.gotemplate import render
 from anyarch.cli.output import created_ago, human_size, table
 from anyarch.name import parse_reference
 from anyarch.oci.platform import format as format_platform
@@ -65,8 +64,11 @@ def images_cmd(ctx: click.Context, show_all: bool, quiet: bool, no_trunc: bool, 
             click.echo(json.dumps(r))
         return
     if fmt:
+        from anyarch._util.gotemplate import parse_template
+
+        tmpl = parse_template(fmt)
         for r in rows:
-            click.echo(render(fmt, r))
+            click.echo(tmpl.render(r))
         return
     click.echo(
         table(
@@ -134,8 +136,11 @@ def image_inspect_cmd(ctx: click.Context, platform: str | None, fmt: str | None,
     plat = parse_platform(platform) if platform else None
     docs = [inspect_document(store.resolve(r, plat), store) for r in refs]
     if fmt:
+        from anyarch._util.gotemplate import parse_template
+
+        tmpl = parse_template(fmt)
         for d in docs:
-            click.echo(render(fmt, d))
+            click.echo(tmpl.render(d))
         return
     click.echo(json.dumps(docs, indent=4))
 
@@ -217,17 +222,15 @@ def image_group() -> None:
     """Manage images in the local store (inspect, ls, rm, tag, import, export)."""
 
 
+image_group.add_command(image_inspect_cmd, "inspect")
+image_group.add_command(images_cmd, "ls")
+image_group.add_command(rmi_cmd, "rm")
+image_group.add_command(tag_cmd, "tag")
+image_group.add_command(import_cmd, "import")
+image_group.add_command(export_cmd, "export")
+
+
 def register(cli: click.Group) -> None:
-    image_group.add_command(image_inspect_cmd, "inspect")
-    image_group.add_command(images_cmd, "ls")
-    image_group.add_command(rmi_cmd, "rm")
-    image_group.add_command(tag_cmd, "tag")
-    image_group.add_command(import_cmd, "import")
-    image_group.add_command(export_cmd, "export")
-    cli.add_command(images_cmd)
-    cli.add_command(image_group)
-    cli.add_command(tag_cmd)
-    cli.add_command(rmi_cmd)
-    cli.add_command(import_cmd)
-    cli.add_command(export_cmd)
-    cli.add_command(gc_cmd)
+    """Add the store commands to ``cli`` (the main group loads them lazily instead)."""
+    for c in (images_cmd, image_group, tag_cmd, rmi_cmd, import_cmd, export_cmd, gc_cmd):
+        cli.add_command(c)

@@ -33,15 +33,49 @@ class Context:
         return self._store
 
 
-class OrderedGroup(click.Group):
-    """Lists commands in the order they were added (most used first), like docker."""
+#: command name -> (module under anyarch.cli, attribute); imported on first use,
+#: so ``anyarch copy`` does not pay for the template engine, rich or the builder.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "images": ("images", "images_cmd"),
+    "image": ("images", "image_group"),
+    "tag": ("images", "tag_cmd"),
+    "rmi": ("images", "rmi_cmd"),
+    "import": ("images", "import_cmd"),
+    "export": ("images", "export_cmd"),
+    "gc": ("images", "gc_cmd"),
+    "pull": ("registry", "pull_cmd"),
+    "push": ("registry", "push_cmd"),
+    "copy": ("registry", "copy_cmd"),
+    "login": ("registry", "login_cmd"),
+    "logout": ("registry", "logout_cmd"),
+    "manifest": ("manifest", "manifest_group"),
+    "run": ("run", "run_cmd"),
+    "doctor": ("doctor", "doctor_cmd"),
+    "verify": ("verify", "verify_cmd"),
+}
+
+
+class LazyGroup(click.Group):
+    """Lists commands in a fixed order (most used first) and imports each on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"anyarch.cli.{spec[0]}")
+        command: click.Command = getattr(module, spec[1])
+        return command
 
 
 @click.group(
-    cls=OrderedGroup,
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120, "terminal_width": 120},
 )
 @click.version_option(__version__, "--version", "-v", prog_name="anyarch", message="%(prog)s version %(version)s")
@@ -56,20 +90,6 @@ class OrderedGroup(click.Group):
 def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
     """anyarch — build container images that run anywhere, without a daemon."""
     ctx.obj = Context(store, debug)
-
-
-def _register() -> None:
-    from anyarch.cli import doctor, images, manifest, registry, run, verify
-
-    images.register(cli)
-    registry.register(cli)
-    manifest.register(cli)
-    run.register(cli)
-    doctor.register(cli)
-    verify.register(cli)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

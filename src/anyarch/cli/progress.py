@@ -17,10 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from rich.progress import (
-    Progress,
-)
-
 from anyarch.oci import Descriptor
 
 MODES = ("auto", "plain", "json", "quiet", "tty")
@@ -37,21 +33,14 @@ class Reporter:
         self._bar: Progress | None = None
         self._tasks: dict[str, Any] = {}
         if mode == "tty":
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich import progress as rp
 
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(binary_units=False),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
+            self._bar = rp.Progress(
+                rp.TextColumn("{task.description}"),
+                rp.BarColumn(),
+                rp.DownloadColumn(binary_units=False),
+                rp.TransferSpeedColumn(),
+                rp.TimeRemainingColumn(),
                 transient=False,
             )
 

@@ -22,22 +22,33 @@ from anyarch.oci import Digest
 
 
 class BlobWriter:
-    """A file-like sink that hashes what it is given; see :meth:`BlobStore.writer`."""
+    """A file-like sink that hashes what it is given; see :meth:`BlobStore.writer`.
 
-    def __init__(self, fh: IO[bytes], algorithm: str) -> None:
+    With ``trusted`` set to a digest the bytes are not hashed again: the
+    caller's source has already verified them (a registry download checks the
+    digest as it streams and fails before its end on a mismatch), so hashing
+    twice would only cost a second sha256 pass.
+    """
+
+    def __init__(self, fh: IO[bytes], algorithm: str, trusted: Digest | None = None) -> None:
         self._fh = fh
-        self._hash = new_hasher(algorithm)
+        self._trusted = trusted
+        self._hash = None if trusted is not None else new_hasher(algorithm)
         self._algorithm = algorithm
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
         self._fh.write(data)
         self.size += len(data)
         return len(data)
 
     @property
     def digest(self) -> Digest:
+        if self._hash is None:
+            assert self._trusted is not None
+            return self._trusted
         return Digest.parse(f"{self._algorithm}:{self._hash.hexdigest()}")
 
 
@@ -93,6 +104,7 @@ class BlobStore:
         *,
         algorithm: str = "sha256",
         fsync: bool = True,
+        verified: bool = False,
     ) -> Iterator[BlobWriter]:
         """Stream a blob in; it lands under its digest only if it verifies.
 
@@ -106,7 +118,7 @@ class BlobStore:
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.ingest)
         try:
             with os.fdopen(fd, "wb") as fh:
-                w = BlobWriter(fh, alg)
+                w = BlobWriter(fh, alg, expected if (verified and expected) else None)
                 yield w
                 fh.flush()
                 if fsync:
@@ -151,10 +163,15 @@ class BlobStore:
         return w.digest
 
     def put_stream(
-        self, src: IO[bytes], expected: Digest | None = None, expected_size: int | None = None
+        self,
+        src: IO[bytes],
+        expected: Digest | None = None,
+        expected_size: int | None = None,
+        *,
+        verified: bool = False,
     ) -> tuple[Digest, int]:
-        """Copy a stream in, verified; returns ``(digest, size)``."""
-        with self.writer(expected, expected_size) as w:
+        """Copy a stream in, verified (``verified``: the stream itself checks ``expected``)."""
+        with self.writer(expected, expected_size, verified=verified) as w:
             while chunk := src.read(CHUNK):
                 w.write(chunk)
         return w.digest, w.size
