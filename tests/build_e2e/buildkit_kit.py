@@ -33,6 +33,7 @@ class Result:
     code: int
     out: str
     err: str
+    stdout: bytes = b""
 
     def __repr__(self) -> str:
         return f"Result(code={self.code}, out={self.out[-1500:]!r}, err={self.err[-3000:]!r})"
@@ -91,7 +92,10 @@ class Builder:
             argv, input=input, capture_output=True, env=e, cwd=cwd, timeout=timeout, check=False
         )
         return Result(
-            p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+            p.returncode,
+            p.stdout.decode(errors="replace"),
+            p.stderr.decode(errors="replace"),
+            p.stdout,
         )
 
     def __call__(
