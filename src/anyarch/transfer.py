@@ -350,7 +350,12 @@ def copy_image(
     # children were appended before parents; the root goes last (and, with
     # ``skip_root``, is left to the caller, who pushes it by tag)
     *children, root_doc = docs
-    pending = [(d, r) for d, r in children if not dst.has_blob(d)]
+    # a registry takes a repeated manifest PUT cheaply: skip the HEAD round trips
+    pending = (
+        list(children)
+        if isinstance(dst, RegistryEndpoint)
+        else [(d, r) for d, r in children if not dst.has_blob(d)]
+    )
     if len(pending) > 1 and jobs > 1:
         with ThreadPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
             list(pool.map(lambda dr: dst.write_manifest(*dr), pending))
