@@ -36,6 +36,7 @@ class Context:
 #: command name -> (module under anyarch.cli, attribute); imported on first use,
 #: so ``anyarch copy`` does not pay for the template engine, rich or the builder.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("build", "build_cmd"),
     "images": ("images", "images_cmd"),
     "image": ("images", "image_group"),
     "tag": ("images", "tag_cmd"),
