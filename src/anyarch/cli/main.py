@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run_cmd"),
     "doctor": ("doctor", "doctor_cmd"),
     "verify": ("verify", "verify_cmd"),
+    "check": ("check", "check_cmd"),
 }
 
 
