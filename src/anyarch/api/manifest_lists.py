@@ -256,7 +256,12 @@ def _fetch_entry(client: Any, ref: Reference, desc: Descriptor) -> InspectEntry:
 def inspect(
     store: Store, ref_text: str, opts: RegistryOptions, *, list_ref: str | None = None, need_entries: bool = False
 ) -> InspectData:
-    """A local list (as it would be pushed) if one has that name, else the registry's document."""
+    """A local list (as it would be pushed) if one has that name, else the registry's document.
+
+    ``store:REF`` inspects an image of the local store instead.
+    """
+    if ref_text.startswith("store:") and list_ref is None:
+        return _inspect_stored(store, ref_text[len("store:") :])
     local = load(store, list_ref or ref_text)
     if local is not None:
         entries = list(local.entries)
@@ -294,3 +299,27 @@ def inspect(
         desc = dataclasses.replace(top, platform=plat)
         entry = InspectEntry(f"{ref.name}@{fetched.digest}", desc, fetched.media_type, fetched.raw)
         return InspectData(str(ref), fetched.raw, fetched.media_type, fetched.digest, False, (entry,))
+
+
+def _inspect_stored(store: Store, ref: str) -> InspectData:
+    entry = store.lookup(ref)
+    desc = entry.descriptor
+    raw = store.blobs.read(desc.digest)
+    doc = parse_document(raw, desc.media_type)
+    name = entry.name or ref
+    base = parse_reference(name).name if entry.name else name
+    if isinstance(doc, Index):
+        got = tuple(
+            InspectEntry(
+                f"{base}@{d.digest}",
+                d,
+                d.media_type,
+                store.blobs.read(d.digest) if store.blobs.has(d.digest) else None,
+            )
+            for d in doc.manifests
+        )
+        return InspectData(name, raw, desc.media_type, desc.digest, True, got)
+    assert isinstance(doc, Manifest)
+    cfg = ImageConfig.from_bytes(store.blobs.read(doc.config.digest))
+    one = InspectEntry(f"{base}@{desc.digest}", dataclasses.replace(desc, platform=cfg.platform), desc.media_type, raw)
+    return InspectData(name, raw, desc.media_type, desc.digest, False, (one,))
