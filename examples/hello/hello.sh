@@ -1,2 +1,2 @@
 #!/bin/sh
-echo "hello from $(cat /app/target), running on $(uname -m) (built on $(cat /app/machine))"
+echo "$GREETING on $(uname -m) (built on $(cat /etc/built-on))"

@@ -1,7 +1,7 @@
 """Helpers for the ``anyarch build`` end-to-end tests.
 
-:class:`Builder` runs the real CLI in a subprocess (``runner.py``: the
-``anyarch`` entry point with ``build`` registered) against a private store.
+:class:`Builder` runs the real CLI (``python -m anyarch``) in a subprocess
+against a private store.
 :class:`ImageView` reads what a build produced *from the store*: the image
 config as stored, each layer's tar members, and the file tree the layers make
 when applied in order (whiteouts honoured) -- never the builder's own state.
@@ -22,8 +22,6 @@ from typing import Any
 from anyarch.oci import Index, Manifest
 from anyarch.oci.platform import parse as parse_platform
 from anyarch.store import Store
-
-RUNNER = Path(__file__).resolve().parent / "runner.py"
 
 
 @dataclass
@@ -68,7 +66,7 @@ class Result:
 
 
 class Builder:
-    """The anyarch CLI (with ``build``) on one private store."""
+    """The anyarch CLI on one private store."""
 
     def __init__(self, store: Path) -> None:
         self.store_dir = store
@@ -109,7 +107,7 @@ class Builder:
     ) -> Result:
         """Run ``anyarch ARGS``; assert the exit code is ``code`` (None: any)."""
         r = self._run(
-            [sys.executable, str(RUNNER), *args], input=input, env=env, cwd=cwd, timeout=timeout
+            [sys.executable, "-m", "anyarch", *args], input=input, env=env, cwd=cwd, timeout=timeout
         )
         if code is not None:
             assert r.code == code, f"anyarch {' '.join(args)} exited {r.code}, wanted {code}: {r!r}"
