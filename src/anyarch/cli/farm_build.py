@@ -30,7 +30,7 @@ import click
 from anyarch._util.fs import atomic_write_bytes
 from anyarch.cli.builder import node_timeout
 from anyarch.cli.output import table
-from anyarch.errors import FarmError, NotFoundError, UsageError
+from anyarch.errors import BuildError, FarmError, NotFoundError, UsageError
 from anyarch.farm.config import DEFAULT, FarmConfig
 from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry, ContextSpec
 from anyarch.farm.dispatch import (
@@ -506,11 +506,12 @@ def run_farm_build(
     else:
         stdout.write(str(result.index.digest) + "\n")
     if result.failed:
-        first = next((r.error for r in result.failed if r.error is not None), None)
+        errors = [r.error for r in result.failed if r.error is not None]
         names_failed = ", ".join(r.platform for r in result.failed)
-        raise FarmError(
+        cls = BuildError if errors and all(isinstance(e, BuildError) for e in errors) else FarmError
+        raise cls(
             f"{len(result.failed)} of {len(result.results)} platforms failed ({names_failed})"
-            + (f": {first.message}" if first else ""),
+            + (f": {errors[0].message}" if errors else ""),
             hint="the index holds the platforms that succeeded (--keep-going); fix the failure and rebuild",
         )
     return 0
@@ -544,7 +545,9 @@ def run_from_build_params(ctx: click.Context, builder: str) -> int:
     elif file:
         dockerfile = Path(file)
     if p.get("index_format", "oci") != "oci":
-        raise UsageError("--index-format docker is not supported with --builder", hint="drop it (OCI index)")
+        raise UsageError(
+            "--index-format docker is not supported with --builder", hint="drop it (OCI index)"
+        )
     compression = p.get("compression")
     node_args = forwarded_args(
         build_args=p.get("build_args", ()),

@@ -1,0 +1,254 @@
+"""Sending a build context to a node: once per node, and only what it lacks.
+
+The coordinator describes the context as a *manifest*: every entry the build
+would see (path, type, mode, size, mtime, sha256 or link target), the
+Dockerfile, and the Dockerfile-specific ignore file if one applied.  Which
+entries those are — ``.dockerignore`` semantics — is decided above the farm
+(the CLI walks the context with the builder's own walker and hands a plain
+list down), so the farm never imports the solver.
+
+The node keeps recent contexts as immutable *snapshots* under its cache
+directory, keyed by the manifest's digest.  A sync is two commands over the
+node's connection:
+
+1. ``farm-node context-need`` reads the manifest and answers either "I have
+   that snapshot" or the digests it has in no recent snapshot;
+2. ``farm-node context-put`` (only when something is missing) receives the
+   manifest and just those files, and assembles the new snapshot from them
+   and the files of earlier snapshots.
+
+An unchanged context therefore costs one manifest round trip; a changed file
+costs that file.  The node verifies every file against its digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import json
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from anyarch.errors import AnyarchError, FarmError, NodeError
+from anyarch.farm import protocol
+from anyarch.farm.transport import Completed
+
+FILE, DIR, SYMLINK = "f", "d", "l"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ContextEntry:
+    """One entry of a build context as the build sees it."""
+
+    path: str
+    kind: str  # FILE | DIR | SYMLINK
+    mode: int
+    mtime_ns: int
+    size: int = 0
+    digest: str | None = None  # sha256:… for files
+    link_target: str | None = None  # for symlinks
+    hardlink_to: str | None = None  # an earlier file path sharing its inode
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"p": self.path, "t": self.kind, "m": self.mode, "mt": self.mtime_ns}
+        if self.kind == FILE:
+            d["s"] = self.size
+            d["d"] = self.digest
+            if self.hardlink_to:
+                d["h"] = self.hardlink_to
+        elif self.kind == SYMLINK:
+            d["l"] = self.link_target
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ContextEntry:
+        kind = d["t"]
+        if kind not in (FILE, DIR, SYMLINK):
+            raise ValueError(f"unknown entry type {kind!r}")
+        path = d["p"]
+        if (
+            not isinstance(path, str)
+            or not path
+            or path.startswith("/")
+            or ".." in path.split("/")
+            or "\0" in path
+        ):
+            raise ValueError(f"bad path {path!r}")
+        return cls(
+            path=path,
+            kind=kind,
+            mode=int(d["m"]) & 0o7777,
+            mtime_ns=int(d["mt"]),
+            size=int(d.get("s", 0)),
+            digest=d.get("d"),
+            link_target=d.get("l"),
+            hardlink_to=d.get("h"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSpec:
+    """A context to send: entries, the Dockerfile and how to read file content."""
+
+    entries: tuple[ContextEntry, ...]
+    dockerfile_name: str
+    dockerfile: bytes
+    root_mode: int = 0o755
+    root_mtime_ns: int = 0
+    ignore_file: bytes | None = None  # <Dockerfile>.dockerignore, placed next to the Dockerfile
+    opener: Callable[[str], IO[bytes]] | None = None  # relative path -> file content
+    label: str = "build context"
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "v": MANIFEST_VERSION,
+            "root": {"m": self.root_mode, "mt": self.root_mtime_ns},
+            "dockerfile": {
+                "name": self.dockerfile_name,
+                "d": _sha(self.dockerfile),
+                "s": len(self.dockerfile),
+            },
+            "ignore": None
+            if self.ignore_file is None
+            else {"d": _sha(self.ignore_file), "s": len(self.ignore_file)},
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+    def manifest_bytes(self) -> bytes:
+        return json.dumps(self.manifest(), separators=(",", ":"), sort_keys=True).encode()
+
+    @property
+    def snapshot_id(self) -> str:
+        return hashlib.sha256(self.manifest_bytes()).hexdigest()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries if e.kind == FILE and not e.hardlink_to)
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """Where the context is on the node and what it cost to get it there."""
+
+    snapshot: str  # absolute directory on the node (holds ctx/ and df/)
+    files_sent: int
+    bytes_sent: int
+    seconds: float
+
+    @property
+    def context_dir(self) -> str:
+        return f"{self.snapshot}/ctx"
+
+
+class Node(Protocol):
+    """What a context sync needs of a node (a :class:`~anyarch.farm.nodes.NodeSession`)."""
+
+    name: str
+
+    def run_anyarch(
+        self, args: Sequence[str], *, input: bytes | None = None, timeout: float | None = None
+    ) -> Completed: ...
+
+    def start_anyarch(
+        self, args: Sequence[str], *, stdin: int | None = ...
+    ) -> subprocess.Popen[bytes]: ...
+
+    def failure(self, what: str, res: Completed) -> NodeError: ...
+
+
+def _blob_sources(
+    spec: ContextSpec, need: set[str]
+) -> dict[str, tuple[int, Callable[[], IO[bytes]]]]:
+    """digest → (size, opener) for every content the node said it lacks."""
+    blobs: dict[str, tuple[int, Callable[[], IO[bytes]]]] = {}
+
+    def add(digest: str, size: int, opener: Callable[[], IO[bytes]]) -> None:
+        if digest in need and digest not in blobs:
+            blobs[digest] = (size, opener)
+
+    for e in spec.entries:
+        if e.kind == FILE and not e.hardlink_to and e.digest is not None:
+            if spec.opener is None:
+                raise FarmError(
+                    "internal: a context spec without a way to read its files",
+                    hint="a bug in anyarch",
+                )
+            add(e.digest, e.size, functools.partial(spec.opener, e.path))
+    add(_sha(spec.dockerfile), len(spec.dockerfile), functools.partial(io.BytesIO, spec.dockerfile))
+    if spec.ignore_file is not None:
+        add(
+            _sha(spec.ignore_file),
+            len(spec.ignore_file),
+            functools.partial(io.BytesIO, spec.ignore_file),
+        )
+    return blobs
+
+
+def sync_context(node: Node, spec: ContextSpec) -> SyncResult:
+    """Make ``spec`` present on ``node``; sends only what no recent snapshot there has."""
+    started = time.monotonic()
+    manifest = spec.manifest_bytes()
+    res = node.run_anyarch(["farm-node", "context-need"], input=manifest, timeout=300)
+    if res.returncode != 0:
+        raise node.failure("could not check its build context cache", res)
+    try:
+        answer = json.loads(res.stdout)
+        need = {str(d) for d in answer["need"]}
+        have = answer.get("snapshot")
+    except (ValueError, KeyError, TypeError):
+        raise NodeError(
+            f"node {node.name}: unexpected answer to context-need: {res.stdout[:200]!r}",
+            hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
+        ) from None
+    if have:
+        return SyncResult(str(have), 0, 0, time.monotonic() - started)
+
+    blobs = _blob_sources(spec, need)
+    proc = node.start_anyarch(["farm-node", "context-put"])
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    sent = 0
+    try:
+        protocol.write_json(proc.stdin, protocol.MANIFEST, json.loads(manifest))
+        for digest, (size, open_) in blobs.items():
+            with open_() as src:
+                protocol.write_blob(proc.stdin, digest, size, src)
+            sent += size
+        protocol.write_end(proc.stdin)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the node stopped reading: its exit status and stderr say why
+    except (OSError, AnyarchError) as e:
+        proc.kill()
+        proc.wait()
+        raise FarmError(
+            f"cannot read {spec.label} to send it to node {node.name}: {e}",
+            hint="was a file removed or made unreadable during the build?",
+        ) from None
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    proc.stdin = None  # closed above; communicate() must not flush it again
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise node.failure(
+            "could not receive the build context", Completed(proc.returncode, out, err)
+        )
+    try:
+        snapshot = json.loads(out)["snapshot"]
+    except (ValueError, KeyError, TypeError):
+        raise NodeError(
+            f"node {node.name}: unexpected answer to context-put: {out[:200]!r}",
+            hint="is the node's anyarch a different version?",
+        ) from None
+    return SyncResult(str(snapshot), len(blobs), sent, time.monotonic() - started)
+
+
+__all__ = ["DIR", "FILE", "SYMLINK", "ContextEntry", "ContextSpec", "SyncResult", "sync_context"]

@@ -1,0 +1,656 @@
+"""Running a multi-platform build on a builder's nodes.
+
+:func:`probe` asks every node (in parallel, with a short connect timeout)
+what it can build; nodes that do not answer are skipped with a warning.
+:func:`plan` is the pure scheduler applied to what the probes found.
+:func:`execute` then, per platform and in parallel:
+
+1. syncs the build context to the node (once per node, only missing files);
+2. runs ``anyarch farm-node build`` there, which runs ``anyarch build
+   --platform P --output type=oci,…  --metadata-file … --progress json`` and
+   streams its progress back, framed, over the same connection;
+3. asks the node for exactly the blobs the coordinator's store lacks and
+   stores them as they arrive, verified (or, with node-push, the node pushes
+   the image by digest itself and only its descriptor comes back).
+
+A node that dies mid-build (its stream is cut) has its platform rebuilt once
+on another capable node; a build that *fails* (a RUN step exits non-zero) is
+not retried — it would fail anywhere.  Without ``keep_going`` the first
+failure cancels the rest; with it, the platforms that succeeded are kept.
+Finally the per-platform manifests are assembled into one OCI index in the
+store, and the metadata records which node built each platform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol, cast
+
+from anyarch.errors import AnyarchError, BuildError, FarmError, NodeError
+from anyarch.farm import protocol
+from anyarch.farm.config import BuilderConfig, FarmConfig
+from anyarch.farm.context_sync import ContextSpec, SyncResult, sync_context
+from anyarch.farm.index import assemble_index, check_complete, missing_blobs, store_index
+from anyarch.farm.nodes import NodeInfo, NodeSession
+from anyarch.farm.scheduler import Mode, Placement, Plan, canonical, schedule
+from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
+from anyarch.oci import Descriptor, Digest
+from anyarch.store import Store
+
+MAX_ATTEMPTS = 2
+
+
+class Reporter(Protocol):
+    """Where the farm reports what happens (the CLI renders it)."""
+
+    def warning(self, message: str) -> None: ...
+
+    def status(self, platform: str, node: str, status: str) -> None: ...
+
+    def event(self, platform: str, node: str, event: dict[str, Any]) -> None: ...
+
+
+class QuietReporter:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def status(self, platform: str, node: str, status: str) -> None:
+        return None
+
+    def event(self, platform: str, node: str, event: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FarmRequest:
+    """What to build and how."""
+
+    platforms: tuple[str, ...]
+    context: ContextSpec
+    build_args: tuple[str, ...] = ()  # forwarded verbatim to `anyarch build` on each node
+    require_native: bool = False
+    keep_going: bool = False
+    node_push: tuple[str, ...] = ()  # repositories nodes push to by digest (empty: relay)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_per_node: int = 4
+
+
+@dataclass
+class Attempt:
+    node: str
+    mode: str
+    status: str = "running"  # running | done | failed | lost | cancelled
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class PlatformResult:
+    """How one platform went."""
+
+    platform: str
+    placement: Placement
+    status: str = "pending"  # done | failed | cancelled
+    image: Descriptor | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time on the coordinator: context, build, transfer, retries
+    build_seconds: float = 0.0  # the node's `anyarch build` alone
+    attempts: list[Attempt] = field(default_factory=list)
+    error: AnyarchError | None = None
+    pushed: list[str] = field(default_factory=list)
+
+    @property
+    def node(self) -> str:
+        return self.placement.node
+
+    @property
+    def mode(self) -> Mode:
+        return self.placement.mode
+
+    def to_json(self, endpoints: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "node": self.node,
+            "endpoint": endpoints.get(self.node, ""),
+            "mode": self.mode.value,
+            "pinned": self.placement.pinned,
+            "reason": self.placement.reason,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "build_seconds": round(self.build_seconds, 3),
+            "attempts": [
+                {
+                    "node": a.node,
+                    "mode": a.mode,
+                    "status": a.status,
+                    "error": a.error,
+                    "seconds": round(a.seconds, 3),
+                }
+                for a in self.attempts
+            ],
+        }
+        if self.image is not None:
+            out["digest"] = str(self.image.digest)
+            out["descriptor"] = self.image.to_json()
+        if self.error is not None:
+            out["error"] = self.error.message
+        if self.pushed:
+            out["pushed"] = self.pushed
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out
+
+
+@dataclass
+class FarmResult:
+    """The outcome of a farm build."""
+
+    builder: str
+    plan: Plan
+    nodes: list[NodeInfo]
+    results: list[PlatformResult]
+    index: Descriptor | None = None
+    index_raw: bytes | None = None
+    syncs: dict[str, SyncResult] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PlatformResult]:
+        return [r for r in self.results if r.status != "done"]
+
+    @property
+    def succeeded(self) -> list[PlatformResult]:
+        return [r for r in self.results if r.status == "done"]
+
+    def metadata(self) -> dict[str, Any]:
+        endpoints = {n.name: n.endpoint for n in self.nodes}
+        out: dict[str, Any] = {}
+        if self.index is not None:
+            out["containerimage.digest"] = str(self.index.digest)
+            out["containerimage.descriptor"] = self.index.to_json()
+        out["anyarch.builder"] = self.builder
+        out["anyarch.farm.nodes"] = {r.platform: r.node for r in self.results if r.status == "done"}
+        out["anyarch.farm"] = {r.platform: r.to_json(endpoints) for r in self.results}
+        out["anyarch.farm.context"] = {
+            n: {
+                "snapshot": s.snapshot,
+                "files_sent": s.files_sent,
+                "bytes_sent": s.bytes_sent,
+                "seconds": round(s.seconds, 3),
+            }
+            for n, s in self.syncs.items()
+        }
+        return out
+
+
+# --- probing and planning ---------------------------------------------------------------
+
+
+def open_sessions(
+    config: FarmConfig, builder: BuilderConfig, *, connect_timeout: float
+) -> list[NodeSession]:
+    return [NodeSession.open(config, n, connect_timeout=connect_timeout) for n in builder.nodes]
+
+
+def probe(
+    sessions: Sequence[NodeSession],
+    platforms: Sequence[str] = (),
+    *,
+    reporter: Reporter | None = None,
+    bootstrap_ok: bool = True,
+) -> list[NodeInfo]:
+    """Probe every node at once; unreachable ones are reported and marked so."""
+    if not sessions:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(sessions))) as pool:
+        infos = list(pool.map(lambda s: s.probe(platforms, bootstrap_ok=bootstrap_ok), sessions))
+    for info in infos:
+        if not info.reachable and reporter is not None:
+            reporter.warning(f"node {info.name} skipped: {info.error}")
+    return infos
+
+
+def plan(
+    infos: Sequence[NodeInfo], platforms: Sequence[str], *, require_native: bool = False
+) -> Plan:
+    return schedule([i.capabilities() for i in infos], platforms, require_native=require_native)
+
+
+# --- execution ---------------------------------------------------------------------------
+
+
+class _NodeLost(Exception):
+    def __init__(self, node: str, detail: str) -> None:
+        super().__init__(detail)
+        self.node = node
+        self.detail = detail
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Run:
+    """State shared by the worker threads of one farm build."""
+
+    def __init__(
+        self,
+        request: FarmRequest,
+        sessions: dict[str, NodeSession],
+        infos: dict[str, NodeInfo],
+        store: Store | None,
+        reporter: Reporter,
+    ) -> None:
+        self.request = request
+        self.sessions = sessions
+        self.infos = infos
+        self.store = store
+        self.reporter = reporter
+        self.lock = threading.Lock()
+        self.cancel = threading.Event()
+        self.dead: dict[str, str] = {}
+        self.load: dict[str, int] = {}
+        self.syncs: dict[str, Future[SyncResult]] = {}
+        self.procs: set[subprocess.Popen[bytes]] = set()
+        self.slots = {n: threading.Semaphore(max(1, request.max_per_node)) for n in sessions}
+
+    # -- bookkeeping --
+
+    def node_lost(self, node: str, detail: str) -> None:
+        with self.lock:
+            first = node not in self.dead
+            self.dead.setdefault(node, detail)
+        if first:
+            self.reporter.warning(f"node {node} lost: {detail}")
+
+    def cancel_all(self) -> None:
+        self.cancel.set()
+        with self.lock:
+            procs = list(self.procs)
+        for p in procs:
+            _stop(p)
+
+    # -- context --
+
+    def synced(self, node: str) -> SyncResult:
+        with self.lock:
+            fut = self.syncs.get(node)
+            if fut is None:
+                fut = Future()
+                self.syncs[node] = fut
+                mine = True
+            else:
+                mine = False
+        if mine:
+            try:
+                fut.set_result(sync_context(self.sessions[node], self.request.context))
+            except BaseException as e:
+                fut.set_exception(e)
+        return fut.result()
+
+    # -- one attempt --
+
+    def attempt(self, placement: Placement, result: PlatformResult) -> None:
+        node = placement.node
+        session = self.sessions[node]
+        att = Attempt(node, placement.mode.value)
+        result.attempts.append(att)
+        started = time.monotonic()
+        try:
+            with self.slots[node]:
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                with self.lock:
+                    gone = self.dead.get(node)
+                if gone is not None:
+                    raise _NodeLost(node, gone)
+                self.reporter.status(placement.platform, node, "sending context")
+                try:
+                    sync = self.synced(node)
+                except NodeError as e:
+                    raise _NodeLost(node, e.message) from None
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                self.reporter.status(placement.platform, node, f"building ({placement.mode.value})")
+                self.build(session, placement, sync, result)
+            att.status = "done"
+        except _NodeLost as e:
+            att.status, att.error = "lost", e.detail
+            raise
+        except _Cancelled:
+            att.status = "cancelled"
+            raise
+        except AnyarchError as e:
+            att.status, att.error = "failed", e.message
+            raise
+        finally:
+            att.seconds = time.monotonic() - started
+
+    def build(
+        self, session: NodeSession, placement: Placement, sync: SyncResult, result: PlatformResult
+    ) -> None:
+        args = ["farm-node", "build", "--snapshot", sync.snapshot, "--platform", placement.platform]
+        for repo in self.request.node_push:
+            args += ["--push-to", repo]
+        args += ["--", *self.request.build_args]
+        proc = session.start_anyarch(args)
+        with self.lock:
+            self.procs.add(proc)
+        err_tail: list[bytes] = []
+        assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+        stderr = proc.stderr
+        t = threading.Thread(target=_drain, args=(stderr, err_tail), daemon=True)
+        t.start()
+        got_result: dict[str, Any] | None = None
+        wanted: set[str] = set()
+        try:
+            while True:
+                try:
+                    fr = protocol.read_frame(proc.stdout)
+                except (protocol.StreamCut, OSError) as e:
+                    if self.cancel.is_set():
+                        raise _Cancelled() from None
+                    rc = _wait(proc)
+                    t.join(timeout=5)
+                    detail = _tail_text(err_tail) or str(e)
+                    if (
+                        got_result is None
+                        and rc not in (255, None)
+                        and rc >= 0
+                        and not _looks_lost(detail)
+                    ):
+                        # the node's helper itself failed: a node problem, retried elsewhere
+                        raise _NodeLost(
+                            session.name, f"farm-node build exited {rc}: {detail}"
+                        ) from None
+                    raise _NodeLost(
+                        session.name, f"connection lost during the build ({detail})"
+                    ) from None
+                except protocol.ProtocolError as e:
+                    raise NodeError(
+                        f"node {session.name}: {e}",
+                        hint="update anyarch on the node, or let anyarch ship itself: 'anyarch builder inspect --bootstrap'",
+                    ) from None
+                if fr.kind == protocol.EVENT:
+                    if isinstance(fr.obj, dict):
+                        self.reporter.event(placement.platform, session.name, fr.obj)
+                elif fr.kind == protocol.ERROR:
+                    raise NodeError(
+                        f"node {session.name}: {fr.obj.get('message', 'failed')}",
+                        hint=fr.obj.get("hint") or None,
+                    )
+                elif fr.kind == protocol.RESULT:
+                    got_result = fr.obj
+                    if fr.obj.get("exit") != 0:
+                        raise _build_failed(placement, fr.obj)
+                    image = Descriptor.from_json(fr.obj["image"])
+                    result.image = image
+                    result.metadata = fr.obj.get("metadata") or {}
+                    result.pushed = list(fr.obj.get("pushed") or [])
+                    if self.request.node_push or self.store is None:
+                        want: list[str] = []
+                    else:
+                        blobs = [
+                            (str(b["digest"]), int(b["size"])) for b in fr.obj.get("blobs", [])
+                        ]
+                        want = missing_blobs(self.store, blobs)
+                    wanted = set(want)
+                    self.reporter.status(
+                        placement.platform, session.name, f"receiving {len(want)} blob(s)"
+                    )
+                    proc.stdin.write(json.dumps({"want": want}).encode() + b"\n")
+                    proc.stdin.flush()
+                elif fr.kind == protocol.BLOB:
+                    assert fr.body is not None and self.store is not None
+                    digest = str(fr.obj["digest"])
+                    if digest not in wanted:
+                        raise NodeError(
+                            f"node {session.name} sent {digest}, which was not asked for",
+                            hint="a bug",
+                        )
+                    with self.store.layout.writing():
+                        body = cast("IO[bytes]", fr.body)
+                        self.store.blobs.put_stream(body, Digest.parse(digest), int(fr.obj["size"]))
+                elif fr.kind == protocol.END:
+                    break
+            if got_result is None:
+                raise NodeError(
+                    f"node {session.name} ended the build without a result",
+                    hint="a bug or a version mismatch",
+                )
+            if result.image is not None and self.store is not None and not self.request.node_push:
+                check_complete(self.store, result.image)
+            result.build_seconds = float(got_result.get("seconds", 0.0))
+        except BaseException:
+            _stop(proc)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            _wait(proc)
+            with self.lock:
+                self.procs.discard(proc)
+
+    # -- one platform, with failover --
+
+    def platform(self, placement: Placement) -> PlatformResult:
+        result = PlatformResult(placement.platform, placement)
+        current = placement
+        started = time.monotonic()
+        while True:
+            try:
+                self.attempt(current, result)
+                result.status = "done"
+                self.reporter.status(current.platform, current.node, "done")
+                break
+            except _Cancelled:
+                result.status = "cancelled"
+                self.reporter.status(current.platform, current.node, "cancelled")
+                break
+            except _NodeLost as e:
+                self.node_lost(e.node, e.detail)
+                if len(result.attempts) >= MAX_ATTEMPTS or self.cancel.is_set():
+                    result.status = "failed"
+                    result.error = NodeError(
+                        f"{current.platform}: node {e.node} was lost ({e.detail}) and the platform was already retried once",
+                        hint="check the nodes with 'anyarch builder inspect'",
+                    )
+                    break
+                nxt = self.replace(current, e.detail)
+                if nxt is None:
+                    result.status = "failed"
+                    result.error = FarmError(
+                        f"{current.platform}: node {e.node} was lost ({e.detail}) and no other node can build it",
+                        hint="add or fix a node for it ('anyarch builder inspect' shows which answer)",
+                    )
+                    break
+                self.reporter.warning(
+                    f"{current.platform}: rebuilding on {nxt.node} ({nxt.mode.value}) after losing {e.node}"
+                )
+                result.placement = nxt
+                current = nxt
+            except AnyarchError as e:
+                result.status = "failed"
+                result.error = e
+                self.reporter.status(current.platform, current.node, "failed")
+                break
+        result.seconds = time.monotonic() - started
+        if result.status == "failed" and not self.request.keep_going:
+            self.cancel_all()
+        return result
+
+    def replace(self, lost: Placement, detail: str) -> Placement | None:
+        with self.lock:
+            dead = dict(self.dead)
+            load = dict(self.load)
+            load[lost.node] = max(0, load.get(lost.node, 1) - 1)
+        caps = [self.infos[n].capabilities() for n in self.sessions if n in self.infos]
+        try:
+            p = schedule(
+                caps,
+                [lost.platform],
+                require_native=self.request.require_native,
+                load=load,
+                exclude=set(dead),
+            )
+        except FarmError:
+            return None
+        chosen = p.placements[0]
+        with self.lock:
+            self.load[chosen.node] = self.load.get(chosen.node, 0) + 1
+        return chosen
+
+
+def _build_failed(placement: Placement, res: dict[str, Any]) -> AnyarchError:
+    tail = [str(x) for x in res.get("tail", []) if str(x).strip()]
+    err = res.get("error")
+    detail = err or _error_line(tail) or f"exit status {res.get('exit')}"
+    hint = res.get("hint") or _hint_line(tail)
+    msg = f"{placement.platform} on node {placement.node}: {detail}"
+    if err:
+        return NodeError(msg, hint=hint or "check the node with 'anyarch builder inspect'")
+    return BuildError(msg, hint=hint or "see the node's build output above")
+
+
+def _error_line(tail: Sequence[str]) -> str | None:
+    for line in reversed(tail):
+        if line.startswith("Error: "):
+            return line[len("Error: ") :]
+    return tail[-1] if tail else None
+
+
+def _hint_line(tail: Sequence[str]) -> str | None:
+    for line in reversed(tail):
+        if line.startswith("Hint: "):
+            return line[len("Hint: ") :]
+    return None
+
+
+def _drain(stream: IO[bytes], tail: list[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in iter(stream.readline, b""):
+            tail.append(line)
+            del tail[:-20]
+
+
+def _tail_text(tail: list[bytes]) -> str:
+    lines = [ln.decode(errors="replace").strip() for ln in tail]
+    lines = [ln for ln in lines if ln]
+    return lines[-1] if lines else ""
+
+
+def _looks_lost(detail: str) -> bool:
+    d = detail.lower()
+    return any(
+        s in d for s in ("connection", "broken pipe", "closed by remote", "timed out", "timeout")
+    )
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(OSError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
+def execute(
+    builder: str,
+    request: FarmRequest,
+    sessions: Sequence[NodeSession],
+    infos: Sequence[NodeInfo],
+    the_plan: Plan,
+    store: Store | None,
+    *,
+    reporter: Reporter | None = None,
+) -> FarmResult:
+    """Build every placement of ``the_plan``; assemble the index of what succeeded.
+
+    Raises the first failure unless ``request.keep_going`` (then the result
+    lists failures beside the index of the successes).  A farm where nothing
+    succeeded always raises.
+    """
+    rep = reporter or QuietReporter()
+    by_name = {s.name: s for s in sessions}
+    run = _Run(request, by_name, {i.name: i for i in infos}, store, rep)
+    for p in the_plan.placements:
+        run.load[p.node] = run.load.get(p.node, 0) + 1
+    pool = ThreadPoolExecutor(max_workers=max(1, len(the_plan.placements)))
+    try:
+        results = list(pool.map(run.platform, the_plan.placements))
+    except BaseException:  # Ctrl-C: stop the nodes' builds now, not after they finish
+        run.cancel_all()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    syncs = {}
+    for node, fut in run.syncs.items():
+        if fut.done() and fut.exception() is None:
+            syncs[node] = fut.result()
+    result = FarmResult(builder, the_plan, list(infos), results, syncs=syncs)
+    failed = [r for r in results if r.status == "failed"]
+    if failed and (not request.keep_going or len(failed) == len(results)):
+        first = failed[0].error
+        assert first is not None
+        raise first
+    done = [r for r in results if r.status == "done" and r.image is not None]
+    if not done:
+        raise FarmError(
+            "the farm build was cancelled before any platform finished",
+            hint="see the warnings above",
+        )
+    index = assemble_index([r.image for r in done if r.image is not None])
+    result.index_raw = index.raw
+    if store is not None:
+        result.index = store_index(store, index)
+    else:
+        from anyarch.oci import mediatype
+
+        result.index = Descriptor(
+            media_type=mediatype.OCI_INDEX, digest=index.digest, size=len(index.raw)
+        )
+    return result
+
+
+def normalize_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for spec in platforms:
+        for part in spec.split(","):
+            if part.strip():
+                out.setdefault(canonical(part), None)
+    return tuple(out)
+
+
+__all__ = [
+    "FarmRequest",
+    "FarmResult",
+    "PlatformResult",
+    "QuietReporter",
+    "Reporter",
+    "execute",
+    "normalize_platforms",
+    "open_sessions",
+    "plan",
+    "probe",
+]

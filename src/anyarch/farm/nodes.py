@@ -1,0 +1,344 @@
+"""A node as the coordinator sees it: its transport, how to run anyarch there, what it can do.
+
+:meth:`NodeSession.probe` connects (a short timeout: an unreachable node is
+reported, not waited for), finds ``anyarch`` and ``python3`` on the node,
+bootstraps the zipapp when needed, then asks ``anyarch farm-node info`` for
+versions, the native platform, the emulated ones (binfmt_misc, as ``anyarch
+doctor`` sees them) and free disk.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyarch.errors import NodeError
+from anyarch.farm import bootstrap, protocol
+from anyarch.farm.config import Endpoint, FarmConfig, NodeConfig
+from anyarch.farm.scheduler import NodeCapabilities, canonical
+from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTransport
+from anyarch.farm.transport import Completed, LocalTransport, Transport, self_command
+
+_PROBE = r"""
+c="${XDG_CACHE_HOME:-$HOME/.cache}/anyarch/farm"
+printf 'cache=%s\n' "$c"
+if command -v anyarch >/dev/null 2>&1; then printf 'anyarch=%s\n' "$(command -v anyarch)"; fi
+for p in python3 python; do
+  if command -v "$p" >/dev/null 2>&1; then
+    printf 'python=%s\n' "$(command -v "$p")"
+    printf 'python_version=%s\n' "$("$p" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)"
+    break
+  fi
+done
+if [ -n "$1" ] && [ -f "$c/zipapp/$1" ]; then echo zipapp=1; fi
+"""
+
+_UPLOAD = r"""set -e
+d="${XDG_CACHE_HOME:-$HOME/.cache}/anyarch/farm/zipapp"
+mkdir -p "$d"
+t="$d/.tmp-$$"
+cat > "$t"
+chmod 755 "$t"
+mv -f "$t" "$d/$1"
+printf '%s\n' "$d/$1"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSupport:
+    platform: str
+    how: str  # native | emulated | unavailable
+    handler: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a probe learned about a node (``reachable=False``: ``error`` says why)."""
+
+    name: str
+    endpoint: str
+    pinned: tuple[str, ...] = ()
+    reachable: bool = False
+    error: str = ""
+    hint: str = ""
+    anyarch_version: str | None = None
+    python_version: str | None = None
+    bootstrapped: bool = False
+    bootstrap_reason: str | None = None
+    host: str | None = None
+    platforms: tuple[PlatformSupport, ...] = ()
+    disk_free: int | None = None
+    cache_dir: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    missing_anyarch: bool = False  # reachable, but anyarch must be shipped first (not allowed to)
+
+    @property
+    def status(self) -> str:
+        if self.reachable:
+            return "ready"
+        if self.missing_anyarch:
+            return "needs bootstrap"
+        return "unreachable"
+
+    @property
+    def native(self) -> tuple[str, ...]:
+        return tuple(p.platform for p in self.platforms if p.how == "native")
+
+    @property
+    def emulated(self) -> tuple[str, ...]:
+        return tuple(p.platform for p in self.platforms if p.how == "emulated")
+
+    def capabilities(self) -> NodeCapabilities:
+        return NodeCapabilities(
+            name=self.name,
+            pinned=self.pinned,
+            native=self.native,
+            emulated=self.emulated,
+            reachable=self.reachable,
+            unreachable_reason=self.error,
+            emulators={
+                p.platform: p.handler for p in self.platforms if p.how == "emulated" and p.handler
+            },
+        )
+
+
+def transport_for(
+    node: NodeConfig, endpoint: Endpoint, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> Transport:
+    if endpoint.is_local:
+        return LocalTransport(node.name, endpoint.url)
+    return SSHTransport(node.name, endpoint, connect_timeout=connect_timeout)
+
+
+class NeedsBootstrap(NodeError):
+    """The node answers but has no usable anyarch, and shipping one was not allowed."""
+
+    def __init__(self, message: str, *, hint: str, reason: str) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class NodeSession:
+    """One node during one anyarch command: transport, anyarch invocation, probe results."""
+
+    def __init__(
+        self, node: NodeConfig, transport: Transport, *, prefix: Sequence[str] | None = None
+    ) -> None:
+        self.config = node
+        self.name = node.name
+        self.transport = transport
+        self.endpoint = transport.endpoint
+        self.pinned = tuple(canonical(p) for p in node.platforms)
+        self._prefix: list[str] | None = list(prefix) if prefix is not None else None
+        self.info: NodeInfo | None = None
+
+    @classmethod
+    def open(
+        cls,
+        config: FarmConfig,
+        node: NodeConfig,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> NodeSession:
+        return cls(
+            node, transport_for(node, config.endpoint_of(node), connect_timeout=connect_timeout)
+        )
+
+    # -- running anyarch there --
+
+    @property
+    def prefix(self) -> list[str]:
+        if self._prefix is None:
+            raise NodeError(f"node {self.name} has not been probed", hint="a bug in anyarch")
+        return self._prefix
+
+    def start_anyarch(
+        self, args: Sequence[str], *, stdin: int | None = subprocess.PIPE
+    ) -> subprocess.Popen[bytes]:
+        return self.transport.start([*self.prefix, *args], stdin=stdin)
+
+    def run_anyarch(
+        self, args: Sequence[str], *, input: bytes | None = None, timeout: float | None = None
+    ) -> Completed:
+        return self.transport.run([*self.prefix, *args], input=input, timeout=timeout)
+
+    def failure(self, what: str, res: Completed) -> NodeError:
+        """An error for a failed node command: lost connection vs. the command's own complaint."""
+        err = res.err_text
+        if self.transport.remote and res.returncode == 255:
+            return NodeError(
+                f"node {self.name} ({self.endpoint}) {what}: connection lost ({_last(err)})",
+                hint="is the node up? anyarch retries lost nodes' platforms on other nodes once",
+            )
+        return NodeError(
+            f"node {self.name} ({self.endpoint}) {what}: {_last(err) or f'exit status {res.returncode}'}",
+            hint=_hint_from(err) or "run 'anyarch builder inspect --bootstrap' to check the node",
+        )
+
+    # -- probing --
+
+    def probe(self, platforms: Sequence[str] = (), *, bootstrap_ok: bool = True) -> NodeInfo:
+        """Connect and learn what the node can do; never raises for an unreachable node."""
+        try:
+            info = self._probe(platforms, bootstrap_ok)
+        except NeedsBootstrap as e:
+            info = NodeInfo(
+                self.name,
+                self.endpoint,
+                self.pinned,
+                reachable=False,
+                error=e.message,
+                hint=e.hint or "",
+                bootstrap_reason=e.reason,
+                missing_anyarch=True,
+            )
+        except NodeError as e:
+            info = NodeInfo(
+                self.name,
+                self.endpoint,
+                self.pinned,
+                reachable=False,
+                error=e.message,
+                hint=e.hint or "",
+            )
+        self.info = info
+        return info
+
+    def _probe(self, platforms: Sequence[str], bootstrap_ok: bool) -> NodeInfo:
+        self.transport.connect()
+        wanted = list(dict.fromkeys([*self.pinned, *(canonical(p) for p in platforms)]))
+        if not self.transport.remote:
+            if self._prefix is None:
+                self._prefix = self_command()
+            return self._make_info(self._info(wanted), bootstrapped=False, reason=None)
+        zipapp_name = bootstrap.zipapp_name()
+        res = self.transport.run(["sh", "-c", _PROBE, "sh", zipapp_name], timeout=60)
+        if res.returncode != 0:
+            raise self.failure("did not answer the probe", res)
+        facts = dict(
+            line.split("=", 1)
+            for line in res.stdout.decode(errors="replace").splitlines()
+            if "=" in line
+        )
+        reason: str | None = "anyarch is not installed there"
+        doc: dict[str, Any] | None = None
+        if facts.get("anyarch"):
+            self._prefix = [facts["anyarch"]]
+            try:
+                doc = self._info(wanted)
+                reason = bootstrap.needs_bootstrap(
+                    doc.get("anyarch"), doc.get("protocol"), protocol.PROTOCOL
+                )
+            except NodeError as e:
+                reason = f"its anyarch does not answer the farm protocol ({e.message})"
+        if reason is None and doc is not None:
+            return self._make_info(doc, bootstrapped=False, reason=None)
+        python = facts.get("python")
+        pyver = facts.get("python_version", "")
+        shipped = facts.get("zipapp") == "1" and facts.get("cache")
+        if not bootstrap_ok and not (shipped and python):
+            raise NeedsBootstrap(
+                f"node {self.name} ({self.endpoint}) cannot be used yet: {reason}",
+                hint="install anyarch there, or let anyarch ship itself ('anyarch builder inspect --bootstrap')",
+                reason=reason or "",
+            )
+        if not python:
+            raise NodeError(
+                f"node {self.name} ({self.endpoint}) has neither anyarch nor python3",
+                hint="install Python ≥ 3.11 there (anyarch then ships itself) or install anyarch",
+            )
+        if bootstrap.version_tuple(pyver) < bootstrap.MIN_PYTHON:
+            raise NodeError(
+                f"node {self.name} ({self.endpoint}): its {python} is Python {pyver or '?'}; anyarch needs ≥ 3.11",
+                hint="install a newer python3 there, or install anyarch in a Python ≥ 3.11 environment on it",
+            )
+        if shipped:
+            remote_path = f"{facts['cache']}/zipapp/{zipapp_name}"
+        else:
+            remote_path = self._ship(bootstrap.build_zipapp())
+        self._prefix = [python, remote_path]
+        doc = self._info(wanted)
+        return self._make_info(doc, bootstrapped=True, reason=reason)
+
+    def _ship(self, zipapp: bootstrap.Zipapp) -> str:
+        res = self.transport.run(
+            ["sh", "-c", _UPLOAD, "sh", zipapp.name], input=zipapp.path.read_bytes(), timeout=300
+        )
+        if res.returncode != 0:
+            raise self.failure("could not receive the anyarch zipapp", res)
+        return res.stdout.decode().strip().splitlines()[-1]
+
+    def _info(self, platforms: Sequence[str]) -> dict[str, Any]:
+        args = ["farm-node", "info"]
+        for p in platforms:
+            args += ["--platform", p]
+        res = self.run_anyarch(args, timeout=120)
+        if res.returncode != 0:
+            raise self.failure("'anyarch farm-node info' failed", res)
+        try:
+            doc = json.loads(res.stdout)
+            if not isinstance(doc, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            raise NodeError(
+                f"node {self.name}: 'anyarch farm-node info' printed {res.stdout[:120]!r}",
+                hint="is the node's anyarch a different version?",
+            ) from None
+        return doc
+
+    def _make_info(
+        self, doc: Mapping[str, Any], *, bootstrapped: bool, reason: str | None
+    ) -> NodeInfo:
+        plats = []
+        for p in doc.get("platforms", []):
+            try:
+                plats.append(
+                    PlatformSupport(
+                        canonical(str(p["platform"])),
+                        str(p["how"]),
+                        p.get("handler"),
+                        str(p.get("note", "")),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        return NodeInfo(
+            name=self.name,
+            endpoint=self.endpoint,
+            pinned=self.pinned,
+            reachable=True,
+            anyarch_version=doc.get("anyarch"),
+            python_version=doc.get("python"),
+            bootstrapped=bootstrapped,
+            bootstrap_reason=reason,
+            host=doc.get("host"),
+            platforms=tuple(plats),
+            disk_free=doc.get("disk_free"),
+            cache_dir=doc.get("cache_dir"),
+            raw=dict(doc),
+        )
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _last(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith("Error: "):
+            return ln[len("Error: ") :]
+    return lines[-1] if lines else ""
+
+
+def _hint_from(err: str) -> str | None:
+    for ln in err.splitlines():
+        if ln.startswith("Hint: "):
+            return ln[len("Hint: ") :]
+    return None
+
+
+__all__ = ["NodeInfo", "NodeSession", "PlatformSupport", "transport_for"]

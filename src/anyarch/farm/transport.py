@@ -1,0 +1,155 @@
+"""How the coordinator runs commands on a node: the same interface for every node.
+
+A :class:`Transport` starts a command on its node with pipes for stdin,
+stdout and stderr.  :class:`LocalTransport` (the ``default`` node, and
+``unix://`` endpoints) runs it here as a subprocess; :class:`~anyarch.farm.ssh.SSHTransport`
+runs it through the OpenSSH client.  Everything above speaks the same
+protocol to both, so the local machine is just another node.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import anyarch
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished command."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def err_text(self) -> str:
+        return self.stderr.decode(errors="replace").strip()
+
+
+class Transport(Protocol):
+    """Runs commands on one node."""
+
+    node: str
+    endpoint: str
+    remote: bool
+
+    def connect(self) -> None:
+        """Make sure the node answers (raises :class:`~anyarch.errors.NodeError`)."""
+        ...
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: int | None = subprocess.PIPE,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` on the node with piped stdout/stderr (and stdin unless told)."""
+        ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Completed:
+        """Run ``argv`` to completion."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def shell_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """One POSIX shell command line for ``argv`` (what ssh hands the remote shell)."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    cmd = shlex.join(argv)
+    return f"env {prefix} {cmd}" if prefix else cmd
+
+
+def self_command() -> list[str]:
+    """How to start the anyarch that is running now (the local node runs the same program).
+
+    A zipapp or console script is re-run through this interpreter; ``python -m
+    anyarch`` is re-run as such.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    package_root = Path(anyarch.__file__).resolve().parents[1]
+    if argv0 and os.path.isfile(argv0) and not argv0.endswith("__main__.py"):
+        path = os.path.abspath(argv0)
+        if path.endswith(".pyz") or _is_python_script(path):
+            return [sys.executable, path]
+    if package_root.suffix == ".pyz" and package_root.is_file():
+        return [sys.executable, str(package_root)]
+    return [sys.executable, "-m", "anyarch"]
+
+
+def _is_python_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    first = head.split(b"\n", 1)[0]
+    return first.startswith(b"#!") and b"python" in first and b"anyarch" in head
+
+
+class LocalTransport:
+    """Runs node commands on this machine, as subprocesses."""
+
+    remote = False
+
+    def __init__(self, node: str, endpoint: str = "local") -> None:
+        self.node = node
+        self.endpoint = endpoint
+
+    def connect(self) -> None:
+        return None
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: int | None = subprocess.PIPE,
+    ) -> subprocess.Popen[bytes]:
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        return subprocess.Popen(
+            list(argv),
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            start_new_session=True,
+        )
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Completed:
+        proc = self.start(argv, env=env)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            return Completed(124, out, err + b"\ntimed out")
+        return Completed(proc.returncode, out, err)
+
+    def close(self) -> None:
+        return None
