@@ -439,6 +439,7 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
         try:
             with _context_dir(opts, session.work) as context, BuildCache(store) as cache:
                 session.context_dir = context
+                session.cache = cache
                 request = BuildRequest(
                     dockerfile=opts.dockerfile,
                     dockerfile_name=opts.dockerfile_name,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import stat
@@ -30,11 +31,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from anyarch.archive.diff import Change, ChangeKind, write_diff_layer
+from anyarch.build.cache import BuildCache, CacheRecord
 from anyarch.build.context import SourceTree, StatCache, open_context
-from anyarch.build.rootfs import remove_tree
-from anyarch.build.steps_copy import Downloads, apply_copy
+from anyarch.build.rootfs import remove_tree, unmount
+from anyarch.build.steps_copy import Downloads, apply_copy, resolve_chown
 from anyarch.build.steps_fs import FsState, LayerRef, open_rootfs
 from anyarch.build.steps_run import SecretSource, make_directory, run_command
+from anyarch.build.steps_snapshots import adopt
 from anyarch.errors import AnyarchError, BuildError, NotFoundError
 from anyarch.oci import Descriptor, Digest
 from anyarch.oci.platform import Platform
@@ -94,7 +97,10 @@ class Session:
     epoch: int | None = None
     binfmt_dir: Path | None = None
     stat_cache: StatCache | None = None
+    cache: BuildCache | None = None
     downloads: Downloads = dataclasses.field(init=False)
+    clones: dict[str, str] = dataclasses.field(default_factory=dict, init=False)
+    flights: _Flights = dataclasses.field(default_factory=lambda: _Flights(), init=False)
     _context: SourceTree | None = dataclasses.field(default=None, init=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False)
 
@@ -266,26 +272,143 @@ def _run(
         )
 
 
+def _dest_probe(rootfs: Path, dest: str) -> list[tuple[object, ...]] | None:
+    """What the base has on the way to a COPY destination, or None when a layer may differ.
+
+    A COPY's layer is the same on two bases when the destination's parent
+    directories look the same in both (type, mode, owner, mtime: copied-up
+    parents enter the layer) and the destination itself is absent (or an
+    empty directory), so nothing already there can conflict with or shape
+    what is copied.  Symlinks on the way mean "no".
+    """
+    parts = [p for p in dest.split("/") if p]
+    out: list[tuple[object, ...]] = []
+    for i in range(1, len(parts) + 1):
+        rel = "/".join(parts[:i])
+        try:
+            st = os.lstat(rootfs / rel)
+        except FileNotFoundError:
+            out.append((rel, "absent"))
+            return out
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        if i == len(parts) and any(os.scandir(rootfs / rel)):
+            return None
+        out.append((rel, st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns))
+    return out
+
+
+def _copy_layer_key(
+    session: Session, spec: CopySpec, rootfs: Path, content: str | None
+) -> str | None:
+    """A key for a COPY/ADD's layer alone (independent of the base), or None."""
+    if content is None:
+        return None
+    probe = _dest_probe(rootfs, spec.dest)
+    if probe is None:
+        return None
+    owner = resolve_chown(rootfs, spec.chown)
+    doc = [
+        "copy-layer-v1",
+        repr(spec.key_data()),
+        content,
+        repr(probe),
+        repr(owner),
+        session.variant,
+    ]
+    return "sha256:" + hashlib.sha256(json.dumps(doc).encode()).hexdigest()
+
+
+def _note_clone(session: Session, base: FsState, found: CacheRecord) -> None:
+    """Remember that this base plus the reused layer can be snapshotted by cloning the original."""
+    if found.layer is None or found.chain_id is None:
+        return
+    chain = base.plus(found.layer, "").chain_id
+    if chain is not None and str(chain) != found.chain_id:
+        with session._lock:
+            session.clones[str(chain)] = found.chain_id
+
+
+class _Flights:
+    """One execution per layer key at a time; the others wait for its record."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Event] = {}
+        self._done: dict[str, CacheRecord] = {}
+
+    def begin(self, key: str) -> CacheRecord | None:
+        """The record when another run made it; None when the caller must make it (then :meth:`end`)."""
+        while True:
+            with self._lock:
+                if key in self._done:
+                    return self._done[key]
+                event = self._pending.get(key)
+                if event is None:
+                    self._pending[key] = threading.Event()
+                    return None
+            event.wait()
+            with self._lock:
+                if key in self._done:
+                    return self._done[key]
+            # the leader failed: try to be the one that makes it
+
+    def end(self, key: str, record: CacheRecord | None) -> None:
+        with self._lock:
+            if record is not None:
+                self._done[key] = record
+            event = self._pending.pop(key, None)
+        if event is not None:
+            event.set()
+
+
 def execute_layer_step(
     session: Session,
     step: Step,
     base: FsState,
     sources: Mapping[str, FsState],
     on_line: LineSink | None = None,
+    *,
+    content: str | None = None,
 ) -> LayerRef | None:
     """Run a RUN/COPY/ADD/WORKDIR step on ``base``; its layer (None if it changed nothing).
 
     ``sources`` are the filesystems named by ``COPY --from`` and ``RUN
-    --mount from=`` (by plan key).  Errors come back :func:`located`.
+    --mount from=`` (by plan key).  ``content`` is what a COPY reads (the
+    digest in its cache key): a COPY whose layer another platform already
+    made on an equivalent base reuses that layer.  Errors come back
+    :func:`located`.
     """
     store = session.store
+    layer_key: str | None = None
+    record: CacheRecord | None = None
     try:
         with contextlib.ExitStack() as stack:
-            mounted = stack.enter_context(open_rootfs(store, base, step.platform))
+            mounted = stack.enter_context(
+                open_rootfs(store, base, step.platform, clones=session.clones)
+            )
+            spec = step.spec
+            if step.kind in (StepKind.COPY, StepKind.ADD):
+                assert isinstance(spec, CopySpec)
+                layer_key = _copy_layer_key(session, spec, mounted.rootfs, content)
+                if layer_key is not None:
+                    found = session.flights.begin(layer_key)
+                    if found is None and session.cache is not None:
+                        found = session.cache.get(layer_key, "layer")
+                        if found is not None:
+                            session.flights.end(layer_key, found)
+                    if found is not None:
+                        layer_key = None  # nothing to publish
+                        if found.layer is not None:
+                            _note_clone(session, base, found)
+                        return found.layer
             roots: dict[str, Path] = {}
             for key, state in sources.items():
-                roots[key] = stack.enter_context(open_rootfs(store, state, step.platform)).rootfs
-            spec = step.spec
+                roots[key] = stack.enter_context(
+                    open_rootfs(store, state, step.platform, clones=session.clones)
+                ).rootfs
             watched: dict[str, os.stat_result] = {}
             if step.kind is StepKind.RUN:
                 assert isinstance(spec, RunSpec)
@@ -315,16 +438,34 @@ def execute_layer_step(
             else:
                 raise ValueError(f"not a layer step: {step.kind}")
             diff_root = mounted.upper if mounted.upper is not None else mounted.rootfs
-            changes: Iterable[Change] = mounted.changes()
+            changes = list(mounted.changes())
+            dropped: list[str] = []
             if watched:
-                changes = _drop_stub_parents(list(changes), watched, mounted.rootfs)
-            return write_layer(
-                store,
-                changes,
-                diff_root,
-                compression=session.compression,
-                clamp=session.epoch,
+                kept = _drop_stub_parents(changes, watched, mounted.rootfs)
+                dropped = [c.path for c in changes if c not in kept]
+                changes = kept
+            layer = write_layer(
+                store, changes, diff_root, compression=session.compression, clamp=session.epoch
             )
+            chain = None
+            if layer is not None:
+                chain = base.plus(layer, "").chain_id
+                if mounted.upper is not None and chain is not None:
+                    unmount(mounted.rootfs)
+                    adopt(
+                        store,
+                        mounted.upper,
+                        chain=chain,
+                        parent=base.chain_id,
+                        diff_id=layer.diff_id,
+                        layer=layer.descriptor.digest,
+                        epoch=session.epoch,
+                        dropped=dropped,
+                    )
+            record = CacheRecord(layer, "", str(chain) if chain is not None else None)
+            if layer_key is not None and session.cache is not None:
+                session.cache.put(layer_key, "layer", record)
+            return layer
     except AnyarchError as err:
         raise located(step, err) from None
     except OSError as err:
@@ -335,3 +476,6 @@ def execute_layer_step(
                 hint="check free space and permissions of the store directory",
             ),
         ) from None
+    finally:
+        if layer_key is not None:
+            session.flights.end(layer_key, record)

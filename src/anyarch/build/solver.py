@@ -233,6 +233,7 @@ class Solver:
         self.binfmt_dir = session.binfmt_dir or BINFMT_DIR
         self.bases: dict[str, BaseImage] = {}
         self.final: dict[str, str] = {}
+        self.content: dict[str, str] = {}
         self.info: dict[str, StepInfo] = {}
         self._lock = threading.Lock()
         self._steps_run = 0
@@ -332,6 +333,8 @@ class Solver:
                 self.final[step.key] = step.resolve_key(
                     [self.final[k] for k in step.inputs], digest
                 )
+                if digest is not None:
+                    self.content[step.key] = digest
             except AnyarchError as err:
                 err = located(step, err)
                 if not self.request.keep_going:
@@ -438,6 +441,7 @@ class Solver:
                 base,
                 sources,
                 on_line=lambda line: self.events.on_log(info, line),
+                content=self._layer_content(step),
             )
         except AnyarchError as err:
             self.events.on_step(
@@ -457,6 +461,21 @@ class Solver:
             self._steps_run += 1
         self.events.on_step(StepEvent(info, "done", False, time.monotonic() - started))
         return state
+
+    def _layer_content(self, step: Step) -> str | None:
+        """What a COPY/ADD reads, independent of the base: its context digest, or its source's key."""
+        spec = step.spec
+        if not isinstance(spec, CopySpec):
+            return None
+        if step.needs_content and step.key not in self.content:
+            return None
+        parts = [self.content.get(step.key, "")]
+        if spec.source_key is not None:
+            source = self.final.get(spec.source_key)
+            if source is None:
+                return None
+            parts.append(source)
+        return "|".join(parts)
 
     def _base_config(self, pp: PlatformPlan) -> ImageConfig | None:
         chain = pp.layer_chain()

@@ -18,10 +18,12 @@ writing each layer there before its state is used.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 from anyarch._util import canonjson
-from anyarch.build.snapshots import Mounted, chain_ids, prepare_rootfs
+from anyarch.build.snapshots import Mounted, chain_ids, prepare_rootfs, resolve_mode
+from anyarch.build.steps_snapshots import clone, exists
 from anyarch.oci import Descriptor, Digest, ImageConfig, Manifest, mediatype
 from anyarch.oci.platform import Platform
 from anyarch.store import Store
@@ -101,13 +103,42 @@ def synthetic_image(state: FsState, platform: Platform) -> tuple[Manifest, Image
     return Manifest.from_bytes(raw, mediatype.OCI_MANIFEST), config
 
 
+def _seed_clones(store: Store, state: FsState, clones: Mapping[str, str]) -> None:
+    """Make missing snapshots that are hard-link clones of an equivalent one (overlay mode)."""
+    if not clones or resolve_mode(store) != "overlay":
+        return
+    ids = chain_ids(state.diff_ids)
+    for i, chain in enumerate(ids):
+        source = clones.get(str(chain))
+        if source is None or exists(store, chain):
+            continue
+        layer = state.layers[i]
+        clone(
+            store,
+            Digest.parse(source),
+            chain=chain,
+            parent=ids[i - 1] if i else None,
+            diff_id=layer.diff_id,
+            layer=layer.descriptor.digest,
+        )
+
+
 def open_rootfs(
-    store: Store, state: FsState, platform: Platform, dest: Path | None = None
+    store: Store,
+    state: FsState,
+    platform: Platform,
+    dest: Path | None = None,
+    *,
+    clones: Mapping[str, str] | None = None,
 ) -> Mounted:
     """A writable rootfs of ``state`` whose :meth:`~Mounted.changes` is the step's diff.
 
     Overlay where it works (the upper dir is the diff), else a copy with a
-    snapshot of the tree taken now.  Call ``cleanup()`` (or use ``with``).
+    snapshot of the tree taken now.  ``clones`` maps chain IDs to equivalent
+    ones whose snapshot can be hard-linked instead of extracting the layer
+    (see :mod:`anyarch.build.steps_snapshots`).  Call ``cleanup()`` (or use ``with``).
     """
+    if clones:
+        _seed_clones(store, state, clones)
     manifest, config = synthetic_image(state, platform)
     return prepare_rootfs(store, manifest, config, dest, track_changes=True)
