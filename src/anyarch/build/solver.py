@@ -234,6 +234,7 @@ class Solver:
         self.bases: dict[str, BaseImage] = {}
         self.final: dict[str, str] = {}
         self.content: dict[str, str] = {}
+        self._content_memo: dict[str, str] = {}
         self.info: dict[str, StepInfo] = {}
         self._lock = threading.Lock()
         self._steps_run = 0
@@ -315,7 +316,13 @@ class Solver:
 
     def _content(self, step: Step) -> str:
         if isinstance(step.spec, CopySpec):
-            return content_digest(step.spec, self.session.context, self.session.downloads)
+            # the same COPY on every platform reads the same files: resolve it once
+            memo = repr(step.spec.key_data())
+            found = self._content_memo.get(memo)
+            if found is None:
+                found = content_digest(step.spec, self.session.context, self.session.downloads)
+                self._content_memo[memo] = found
+            return found
         if isinstance(step.spec, RunSpec):
             return self._bind_digest(step.spec)
         raise BuildError(f"step {step.text!r} needs content of an unknown kind", hint="a bug")
