@@ -185,3 +185,14 @@ def test_docker_manifest_list_format(builder: Builder, tmp_path: Path) -> None:
     assert {d.media_type for d in img.manifest.layers} == {
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
     }
+
+
+def test_tty_progress_view(builder: Builder, tmp_path: Path) -> None:
+    ctx = make_context(tmp_path / "ctx", {}, UNAME)
+    r = builder.build(
+        "--progress", "tty", "--platform", "linux/amd64,linux/arm64", "-t", "tty", str(ctx)
+    )
+    assert "\x1b[" in r.err  # a live view, drawn with terminal escapes
+    assert "=> [linux/arm64 stage-0 2/3] RUN uname -m > /arch  DONE" in r.err
+    table = r.err[r.err.index("PLATFORM") :]
+    assert "linux/arm64   done     emulated" in table

@@ -23,7 +23,7 @@ from typing import IO, Any
 import click
 
 from anyarch.cli.output import table
-from anyarch.errors import AnyarchError, NotFoundError, UsageError
+from anyarch.errors import NotFoundError, UsageError
 
 MODES = ("auto", "plain", "tty", "json", "quiet")
 
@@ -51,6 +51,7 @@ class Progress:
         if mode in ("auto", "tty"):
             mode = "plain"
         self.mode = mode
+        self.live = False
         self.err = err or sys.stderr
         self._lock = threading.Lock()
         self._ids: dict[str, int] = {}
@@ -175,6 +176,120 @@ class Progress:
                 for line in tail[-10:]:
                     self._write(f"   {line}")
                 self._write("------")
+
+
+class LiveProgress(Progress):
+    """The TTY view: one live line per platform (its running step, elapsed time, last output).
+
+    Finished steps scroll above the live lines, BuildKit style; at the end
+    the live lines go away and the summary table is printed.
+    """
+
+    def __init__(self, err: IO[str] | None = None) -> None:
+        super().__init__("plain", err)
+        from rich.console import Console
+
+        self.live = True
+        self.console = Console(file=self.err, force_terminal=True, highlight=False, soft_wrap=True)
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._live: Any = None
+
+    def __enter__(self) -> LiveProgress:
+        from rich.live import Live
+
+        self._live = Live(
+            get_renderable=self._render,
+            console=self.console,
+            refresh_per_second=8,
+            transient=True,
+        )
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        text = Text()
+        now = time.monotonic()
+        with self._lock:
+            rows = list(self._rows.items())
+        for plat, row in rows:
+            elapsed = now - row["since"]
+            text.append(f"[{plat}] ", style="bold")
+            text.append(f"{row['label']} ", style="cyan")
+            text.append(" ".join(row["text"].split())[:80])
+            text.append(f"  {elapsed:.1f}s", style="yellow")
+            if row.get("line"):
+                text.append(f"\n    {row['line'][:100]}", style="dim")
+            text.append("\n")
+        return text
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            if self._live is not None:
+                self.console.print(text, markup=False, highlight=False)
+            else:
+                self.err.write(text + "\n")
+                self.err.flush()
+
+    def on_step(self, event: Any) -> None:
+        info = event.info
+        plats = [self._plat(p) for p in info.targets] or [self._plat(info.platform)]
+        head = f"[{self._plat(info.platform)} {info.label}] {' '.join(info.text.split())}"
+        if event.status == "running":
+            with self._lock:
+                for plat in plats:
+                    self._rows[plat] = {
+                        "label": info.label,
+                        "text": info.text,
+                        "since": time.monotonic(),
+                        "key": info.plan_key,
+                    }
+            return
+        with self._lock:
+            for plat in plats:
+                row = self._rows.get(plat)
+                if row is not None and row["key"] == info.plan_key:
+                    del self._rows[plat]
+        if info.kind in ("image", "scratch"):
+            return
+        if event.status == "done":
+            word = "CACHED" if event.cached else f"DONE {event.seconds:.1f}s"
+            self._write(f"=> {head}  {word}")
+        elif event.status == "error":
+            self._write(f"=> ERROR {head}: {event.error}")
+        else:
+            self._write(f"=> CANCELED {head}")
+
+    def on_log(self, info: Any, line: str) -> None:
+        with self._lock:
+            for p in info.targets or (info.platform,):
+                row = self._rows.get(self._plat(p))
+                if row is not None and row["key"] == info.plan_key:
+                    row["line"] = line
+
+    def on_platform(self, outcome: Any) -> None:
+        return None
+
+    def on_note(self, text: str) -> None:
+        self._write(f"=> {text}")
+
+
+def make_progress(mode: str) -> Progress:
+    """The renderer for ``--progress``: ``auto`` is the live view on a terminal, else plain."""
+    if mode == "auto":
+        mode = "tty" if sys.stderr.isatty() else "plain"
+    if mode == "tty":
+        return LiveProgress()
+    return Progress(mode)
 
 
 def _platforms(values: Sequence[str]) -> tuple[Any, ...]:
@@ -413,7 +528,7 @@ def build_cmd(
         context_dir = Path(context)
     if quiet:
         progress = "quiet"
-    out = Progress(progress)
+    out = make_progress(progress)
     opts = BuildOptions(
         dockerfile=text,
         dockerfile_name=name,
@@ -443,10 +558,14 @@ def build_cmd(
         stdout=sys.stdout.buffer,
     )
     store = ctx.obj.store()
+    live = out if isinstance(out, LiveProgress) else None
+    if live is not None:
+        live.__enter__()
     try:
         result = build(store, opts, out)
-    except AnyarchError:
-        raise
+    finally:
+        if live is not None:
+            live.stop()
     out.failure_tails(result)
     out.summary(result.outcomes)
     if out.mode == "json":
