@@ -196,3 +196,24 @@ def test_tty_progress_view(builder: Builder, tmp_path: Path) -> None:
     assert "=> [linux/arm64 stage-0 2/3] RUN uname -m > /arch  DONE" in r.err
     table = r.err[r.err.index("PLATFORM") :]
     assert "linux/arm64   done     emulated" in table
+
+
+def test_platform_all_takes_the_base_images_platforms(builder: Builder, tmp_path: Path) -> None:
+    dockerfile = f"""\
+FROM --platform=$BUILDPLATFORM scratch AS tools
+COPY f /f
+FROM {BASE}
+COPY --from=tools /f /f
+"""
+    ctx = make_context(tmp_path / "ctx", {"f": "x"}, dockerfile)
+    r = builder.build("--platform", "all", "-t", "every", str(ctx))
+    assert "=> platforms: linux/amd64, linux/arm64, linux/arm/v7" in r.err
+    index = builder.index("every")
+    assert [m.platform.architecture for m in index.manifests if m.platform] == [
+        "amd64",
+        "arm64",
+        "arm",
+    ]
+    scratch_only = make_context(tmp_path / "s", {}, "FROM scratch\nENV A=1\n")
+    r = builder.build("--platform", "all", str(scratch_only), code=2)
+    assert "--platform all" in r.error_line()

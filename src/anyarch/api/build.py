@@ -46,7 +46,7 @@ from anyarch.errors import (
     UsageError,
 )
 from anyarch.name import parse_reference
-from anyarch.oci import Descriptor, Index, Manifest, mediatype, parse_document
+from anyarch.oci import Descriptor, ImageConfig, Index, Manifest, mediatype, parse_document
 from anyarch.oci.platform import Platform, format_all, normalize, only
 from anyarch.store import Store
 
@@ -143,6 +143,7 @@ class BuildOptions:
     registry: remote.RegistryOptions = dataclasses.field(default_factory=remote.RegistryOptions)
     binfmt_dir: Path | None = None
     stdout: IO[bytes] | None = None
+    all_platforms: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -254,6 +255,27 @@ def store_image_provider(
         return found
 
     return provide
+
+
+def platform_lister(store: Store, registry: remote.RegistryOptions) -> Any:
+    """``ref -> platforms``: what an image offers, from the store's copy or its registry."""
+
+    def platforms(ref: str) -> list[Platform]:
+        raw: bytes
+        media: str
+        try:
+            entry = store.lookup(ref)
+            desc = entry.descriptor
+            raw, media = store.blobs.read(desc.digest), desc.media_type
+        except ImageNotFoundError:
+            src = remote.open_source(remote.RegistryLocation(parse_reference(ref)), store, registry)
+            raw, media = src.raw, src.descriptor.media_type
+        doc = parse_document(raw, media)
+        if isinstance(doc, Index):
+            return _platforms_listed(doc)
+        return [ImageConfig.from_bytes(store.blobs.read(doc.config.digest)).platform]
+
+    return platforms
 
 
 # --- the job -----------------------------------------------------------------------------
@@ -451,9 +473,17 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                     keep_going=opts.keep_going,
                     jobs=opts.jobs,
                     docker_media_types=opts.index_format == "docker",
+                    all_platforms=opts.all_platforms,
                 )
                 provider = store_image_provider(store, opts.registry, pull=opts.pull, events=ev)
-                solver = Solver(session, request, provider, events=ev, cache=cache)
+                solver = Solver(
+                    session,
+                    request,
+                    provider,
+                    events=ev,
+                    cache=cache,
+                    platform_lister=platform_lister(store, opts.registry),
+                )
                 solve = solver.solve()
                 solve.context_files_read = session.context_files_read
                 return _deliver(store, opts, solve, session.work)

@@ -46,7 +46,13 @@ from anyarch.build.steps_copy import content_digest
 from anyarch.build.steps_fs import FsState, LayerRef
 from anyarch.dockerfile import parse
 from anyarch.dockerfile.instructions import Instructions, parse_stages
-from anyarch.errors import AnyarchError, BuildError, EmulationUnavailableError
+from anyarch.errors import (
+    AnyarchError,
+    BuildError,
+    EmulationUnavailableError,
+    PlatformNotFoundError,
+    UsageError,
+)
 from anyarch.oci import Descriptor, ImageConfig, Manifest, created_at
 from anyarch.oci.platform import Platform, host_platform, normalize
 from anyarch.oci.platform import format as format_platform
@@ -97,6 +103,9 @@ class BaseImage:
 ImageProvider = Callable[[str, Platform], BaseImage]
 """``(reference, platform) -> BaseImage``: from the store, or pulled (only that platform)."""
 
+PlatformLister = Callable[[str], list[Platform]]
+"""``reference -> platforms`` an image offers (for ``--platform all``)."""
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BuildRequest:
@@ -112,6 +121,7 @@ class BuildRequest:
     keep_going: bool = False
     jobs: int = 0
     docker_media_types: bool = False
+    all_platforms: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -223,12 +233,15 @@ class Solver:
         *,
         events: BuildEvents | None = None,
         cache: BuildCache | None = None,
+        platform_lister: PlatformLister | None = None,
     ) -> None:
         self.session = session
         self.request = request
         self.provider = provider
         self.events: BuildEvents = events or NoEvents()
         self.cache = cache
+        self.platform_lister = platform_lister
+        self._all: list[Platform] | None = None
         self.host = normalize(host_platform())
         self.binfmt_dir = session.binfmt_dir or BINFMT_DIR
         self.bases: dict[str, BaseImage] = {}
@@ -243,8 +256,37 @@ class Solver:
     # -- 1. plan ------------------------------------------------------------------
 
     def _targets(self) -> list[Platform]:
-        wanted = self.request.platforms or (self.host,)
+        wanted = self._all or self.request.platforms or (self.host,)
         return list(dict.fromkeys(normalize(p) for p in wanted))
+
+    def _every_platform(self, instructions: Instructions) -> list[Platform]:
+        """``--platform all``: the platforms every target-platform base image offers.
+
+        Stages that run on the build platform (``FROM --platform=$BUILDPLATFORM``)
+        do not count: asked for an odd target, only the per-target bases show up.
+        """
+        odd = (
+            Platform("linux", "s390x")
+            if self.host.architecture != "s390x"
+            else Platform("linux", "riscv64")
+        )
+        keys = required_images(instructions, self._options((odd,)), {})
+        refs = list(dict.fromkeys(k.ref for k in keys if normalize(k.platform) == normalize(odd)))
+        if not refs or self.platform_lister is None:
+            raise UsageError(
+                "--platform all takes the platforms of the base image, but the target stage has none",
+                hint="name the platforms: --platform linux/amd64,linux/arm64",
+            )
+        offered: list[Platform] | None = None
+        for ref in refs:
+            have = [normalize(p) for p in self.platform_lister(ref) if p.os != "unknown"]
+            offered = have if offered is None else [p for p in offered if p in have]
+        if not offered:
+            raise PlatformNotFoundError(
+                f"--platform all: the base images ({', '.join(refs)}) have no platform in common",
+                hint="name the platforms to build with --platform",
+            )
+        return list(dict.fromkeys(offered))
 
     def _options(self, platforms: tuple[Platform, ...]) -> PlanOptions:
         r = self.request
@@ -276,6 +318,9 @@ class Solver:
         """Parse, resolve base images per platform and plan; failures per platform with keep-going."""
         parsed = parse(self.request.dockerfile, filename=self.request.dockerfile_name)
         instructions = parse_stages(parsed)
+        if self.request.all_platforms:
+            self._all = self._every_platform(instructions)
+            self.events.on_note("platforms: " + ", ".join(format_platform(p) for p in self._all))
         images: dict[ImageKey, ImageMeta | None] = {}
         failed: dict[Platform, AnyarchError] = {}
         targets = self._targets()

@@ -297,7 +297,8 @@ def _platforms(values: Sequence[str]) -> tuple[Any, ...]:
 
     out = []
     for v in values:
-        out.extend(parse_list(v))
+        if v.strip() != "all":
+            out.extend(parse_list(v))
     return tuple(out)
 
 
@@ -556,6 +557,7 @@ def build_cmd(
         registry=RegistryOptions(insecure=insecure, cacert=cacert, auth_file=authfile),
         binfmt_dir=binfmt_dir,
         stdout=sys.stdout.buffer,
+        all_platforms=any(p.strip() == "all" for p in platforms),
     )
     store = ctx.obj.store()
     live = out if isinstance(out, LiveProgress) else None
