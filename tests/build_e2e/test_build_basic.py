@@ -207,3 +207,38 @@ def test_no_tag_keeps_unnamed_image(builder: Builder, tmp_path: Path) -> None:
     assert any(
         str(e.descriptor.digest) == digest and e.name is None for e in builder.store.entries()
     )
+
+
+def test_named_build_contexts(builder: Builder, tmp_path: Path, busybox_layout: Path) -> None:
+    assets = make_context(tmp_path / "assets", {"x.txt": "from assets\n", "sub/y": "y"})
+    dockerfile = """\
+FROM base
+COPY --from=assets x.txt /x.txt
+COPY --from=layout /etc/group /group
+RUN --mount=type=bind,from=assets,target=/a cat /a/sub/y > /y
+"""
+    ctx = make_context(tmp_path / "ctx", {}, dockerfile)
+    builder.build(
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "named",
+        "--build-context",
+        f"base=docker-image://{BASE}",
+        "--build-context",
+        f"assets={assets}",
+        "--build-context",
+        f"layout=oci-layout://{busybox_layout}:latest",
+        str(ctx),
+    )
+    img = builder.image("named")
+    assert img.config["architecture"] == "arm64"
+    assert img.read("x.txt") == b"from assets\n"
+    x = {m.name: m for m in img.layer(1)}["x.txt"]
+    assert (x.uid, x.gid) == (0, 0)
+    assert img.read("group").startswith(b"root:x:0:")
+    assert img.read("y") == b"y"
+    # a directory is not an image: it cannot be a base
+    bad = make_context(tmp_path / "bad", {}, "FROM assets\nRUN true\n")
+    r = builder.build("--build-context", f"assets={assets}", str(bad), code=7)
+    assert "build context 'assets' is a directory, not an image" in r.error_line()

@@ -19,11 +19,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from anyarch import transfer
+from anyarch._util import canonjson
 from anyarch._util.fs import atomic_write_bytes
 from anyarch.api import remote
 from anyarch.api.local import export_image
 from anyarch.build.cache import BuildCache, cache_dir
-from anyarch.build.context import StatCache, context_from_tar
+from anyarch.build.context import SourceTree, StatCache, context_from_tar
 from anyarch.build.executor import Session
 from anyarch.build.image_writer import export_filesystem, write_index
 from anyarch.build.solver import (
@@ -46,9 +48,17 @@ from anyarch.errors import (
     UsageError,
 )
 from anyarch.name import parse_reference
-from anyarch.oci import Descriptor, ImageConfig, Index, Manifest, mediatype, parse_document
+from anyarch.oci import (
+    Descriptor,
+    Digest,
+    ImageConfig,
+    Index,
+    Manifest,
+    mediatype,
+    parse_document,
+)
 from anyarch.oci.platform import Platform, format_all, normalize, only
-from anyarch.store import Store
+from anyarch.store import Layout, Store
 
 __all__ = [
     "BuildOptions",
@@ -144,6 +154,7 @@ class BuildOptions:
     binfmt_dir: Path | None = None
     stdout: IO[bytes] | None = None
     all_platforms: bool = False
+    build_contexts: tuple[NamedContext, ...] = ()
 
 
 @dataclasses.dataclass(slots=True)
@@ -255,6 +266,145 @@ def store_image_provider(
         return found
 
     return provide
+
+
+# --- named build contexts (--build-context NAME=...) ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NamedContext:
+    """``--build-context NAME=VALUE``: ``kind`` is image, oci-layout or local."""
+
+    name: str
+    kind: str
+    value: str
+
+
+def parse_build_context(text: str) -> NamedContext:
+    """``NAME=docker-image://REF``, ``NAME=oci-layout://PATH[:TAG]`` or ``NAME=DIR``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise UsageError(
+            f"invalid --build-context {text!r}",
+            hint="write --build-context NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://PATH",
+        )
+    if value.startswith("docker-image://"):
+        return NamedContext(name, "image", value[len("docker-image://") :])
+    if value.startswith("oci-layout://"):
+        return NamedContext(name, "oci-layout", value[len("oci-layout://") :])
+    if "://" in value:
+        raise UsageError(
+            f"--build-context {name}: {value!r} is not a source anyarch can read",
+            hint="use a directory, docker-image://REF or oci-layout://PATH[:TAG]",
+        )
+    return NamedContext(name, "local", value)
+
+
+def _context_key(name: str) -> str:
+    try:
+        return str(parse_reference(name))
+    except AnyarchError:
+        return name
+
+
+def _resolve_document(store: Store, desc: Descriptor, ref: str, platform: Platform) -> BaseImage:
+    """The image for ``platform`` under ``desc`` (an index or a manifest) in the store."""
+    doc = store.document(desc)
+    if isinstance(doc, Index):
+        entries = [
+            m for m in doc.manifests if m.platform is not None and only(platform).match(m.platform)
+        ]
+        if not entries:
+            raise _lacks(ref, platform, _platforms_listed(doc))
+        desc = entries[0]
+        doc = store.document(desc)
+    if not isinstance(doc, Manifest):
+        raise ImageNotFoundError(f"{ref}: nested indexes are not supported", hint="name one image")
+    config = store.config(doc)
+    if not only(platform).match(config.platform):
+        raise _lacks(ref, platform, [config.platform])
+    return BaseImage(ref, platform, desc, doc, config)
+
+
+def _layout_image(store: Store, ctx: NamedContext, platform: Platform) -> BaseImage:
+    path, _, tag = ctx.value.partition(":")
+    if "@" in path:
+        path, _, tag = path.partition("@")
+    try:
+        layout = Layout(Path(path), create=False)
+    except AnyarchError:
+        raise NotFoundError(
+            f"--build-context {ctx.name}: {path} is not an OCI layout directory",
+            hint="point oci-layout:// at a directory with oci-layout and index.json",
+        ) from None
+    entries = layout.entries()
+    chosen = None
+    for e in entries:
+        if (not tag and len(entries) == 1) or (tag and (e.name == tag or str(e.descriptor.digest) == tag)):
+            chosen = e
+    if chosen is None:
+        names = ", ".join(e.name or str(e.descriptor.digest) for e in entries) or "none"
+        raise ImageNotFoundError(
+            f"--build-context {ctx.name}: no image {tag or ''} in {path} (it has: {names})",
+            hint=f"write oci-layout://{path}:TAG",
+        )
+    dst = transfer.LayoutEndpoint(store.layout)
+    with transfer.transaction(dst):
+        transfer.copy_image(
+            transfer.LayoutEndpoint(layout), dst, chosen.descriptor, platforms=[platform]
+        )
+    return _resolve_document(store, chosen.descriptor, ctx.name, platform)
+
+
+def _local_image(ctx: NamedContext, platform: Platform, cache: StatCache | None) -> BaseImage:
+    path = Path(ctx.value)
+    if not path.is_dir():
+        raise NotFoundError(
+            f"--build-context {ctx.name}: directory {str(path)!r} not found",
+            hint="pass an existing directory, docker-image://REF or oci-layout://PATH",
+        )
+    tree = SourceTree(path, reset_owner=True, cache=cache, label=f"build context {ctx.name!r}")
+    digest = tree.context_digest([e.path for e in tree.walk(include_build_files=False)])
+    config = ImageConfig.build(
+        architecture=platform.architecture,
+        os=platform.os,
+        variant=platform.variant or None,
+        diff_ids=[Digest.parse(digest)],
+    )
+    layer = Descriptor(mediatype.OCI_LAYER, Digest.parse(digest), 0)
+    raw = canonjson.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatype.OCI_MANIFEST,
+            "config": config.descriptor().to_json(),
+            "layers": [layer.to_json()],
+        }
+    )
+    manifest = Manifest.from_bytes(raw, mediatype.OCI_MANIFEST)
+    desc = Descriptor(mediatype.OCI_MANIFEST, Digest.parse(digest), len(raw))
+    return BaseImage(ctx.name, platform, desc, manifest, config, local_dir=tree.root)
+
+
+def with_named_contexts(
+    provide: Any, store: Store, contexts: Sequence[NamedContext], cache: StatCache | None
+) -> Any:
+    """Wrap an image provider so the names of ``--build-context`` resolve to their sources."""
+    by_ref = {_context_key(c.name): c for c in contexts}
+    by_name = {c.name: c for c in contexts}
+
+    def resolve(ref: str, platform: Platform) -> BaseImage:
+        ctx = by_ref.get(ref) or by_name.get(ref)
+        if ctx is None:
+            found: BaseImage = provide(ref, platform)
+            return found
+        if ctx.kind == "image":
+            base: BaseImage = provide(str(parse_reference(ctx.value)), platform)
+            return base
+        if ctx.kind == "oci-layout":
+            return _layout_image(store, ctx, platform)
+        return _local_image(ctx, platform, cache)
+
+    return resolve
 
 
 def platform_lister(store: Store, registry: remote.RegistryOptions) -> Any:
@@ -476,6 +626,10 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                     all_platforms=opts.all_platforms,
                 )
                 provider = store_image_provider(store, opts.registry, pull=opts.pull, events=ev)
+                if opts.build_contexts:
+                    provider = with_named_contexts(
+                        provider, store, opts.build_contexts, session.stat_cache
+                    )
                 solver = Solver(
                     session,
                     request,

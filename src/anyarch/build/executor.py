@@ -385,6 +385,13 @@ def execute_layer_step(
     layer_key: str | None = None
     record: CacheRecord | None = None
     try:
+        if base.local_dir is not None:
+            raise BuildError(
+                f"build context {base.local_name!r} is a directory, not an image: "
+                "it cannot be a stage's base",
+                hint="use it with COPY --from or RUN --mount from=, or pass "
+                "--build-context NAME=docker-image://REF for an image",
+            )
         with contextlib.ExitStack() as stack:
             mounted = stack.enter_context(
                 open_rootfs(store, base, step.platform, clones=session.clones)
@@ -406,6 +413,9 @@ def execute_layer_step(
                         return found.layer
             roots: dict[str, Path] = {}
             for key, state in sources.items():
+                if state.local_dir is not None:
+                    roots[key] = state.local_dir
+                    continue
                 roots[key] = stack.enter_context(
                     open_rootfs(store, state, step.platform, clones=session.clones)
                 ).rootfs
@@ -417,7 +427,14 @@ def execute_layer_step(
             elif step.kind in (StepKind.COPY, StepKind.ADD):
                 assert isinstance(spec, CopySpec)
                 source = None
-                if spec.source_key is not None:
+                local = sources.get(spec.source_key) if spec.source_key is not None else None
+                if local is not None and local.local_dir is not None:
+                    source = SourceTree(
+                        local.local_dir,
+                        reset_owner=True,
+                        label=f"build context {local.local_name!r}",
+                    )
+                elif spec.source_key is not None:
                     source = SourceTree(
                         roots[spec.source_key],
                         label=f"stage {spec.source_stage!r}"

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Literal, Protocol
 
 from anyarch.build.cache import BuildCache, CacheRecord
@@ -98,6 +99,7 @@ class BaseImage:
     descriptor: Descriptor
     manifest: Manifest
     config: ImageConfig
+    local_dir: Path | None = None
 
 
 ImageProvider = Callable[[str, Platform], BaseImage]
@@ -457,6 +459,8 @@ class Solver:
             return FsState()
         assert isinstance(spec, SourceSpec)
         base = self.bases[spec.digest]
+        if base.local_dir is not None:
+            return FsState(local_dir=base.local_dir, local_name=base.ref)
         diff_ids = base.config.diff_ids
         layers = tuple(
             LayerRef(d, diff_id) for d, diff_id in zip(base.manifest.layers, diff_ids, strict=False)

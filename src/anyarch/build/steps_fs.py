@@ -58,12 +58,16 @@ class FsState:
     ``base_layers`` is how many of ``layers`` come from the base image
     (the rest were written by this build); ``stamps`` has one entry per layer
     step of the chain after the base image (steps that changed nothing have
-    ``layer=False`` and add no layer).
+    ``layer=False`` and add no layer).  ``local_dir`` marks a named build
+    context that is a host directory (``--build-context name=DIR``): it is
+    read (``COPY --from``, ``RUN --mount from=``) in place, never a rootfs.
     """
 
     layers: tuple[LayerRef, ...] = ()
     base_layers: int = 0
     stamps: tuple[StepStamp, ...] = ()
+    local_dir: Path | None = None
+    local_name: str = ""
 
     def plus(self, layer: LayerRef | None, created: str) -> FsState:
         """The state after one more layer step (``layer`` None: the step changed nothing)."""

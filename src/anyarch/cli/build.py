@@ -363,6 +363,13 @@ def _read_dockerfile(
 )
 @click.option("--target", metavar="STAGE", help="Build this stage (default: the last).")
 @click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=DIR|docker-image://REF|oci-layout://PATH",
+    help="A named source for FROM/COPY --from/RUN --mount from= (repeatable).",
+)
+@click.option(
     "--label",
     "labels",
     multiple=True,
@@ -479,6 +486,7 @@ def build_cmd(
     platforms: tuple[str, ...],
     build_args: tuple[str, ...],
     target: str | None,
+    build_contexts: tuple[str, ...],
     labels: tuple[str, ...],
     no_cache: bool,
     pull: bool,
@@ -504,7 +512,7 @@ def build_cmd(
     context: str,
 ) -> None:
     """Build an image from a Dockerfile and a context directory (- reads a tar on stdin)."""
-    from anyarch.api.build import BuildOptions, build, parse_output
+    from anyarch.api.build import BuildOptions, build, parse_build_context, parse_output
     from anyarch.api.remote import RegistryOptions
     from anyarch.build.steps_run import parse_secret
 
@@ -558,6 +566,7 @@ def build_cmd(
         binfmt_dir=binfmt_dir,
         stdout=sys.stdout.buffer,
         all_platforms=any(p.strip() == "all" for p in platforms),
+        build_contexts=tuple(parse_build_context(c) for c in build_contexts),
     )
     store = ctx.obj.store()
     live = out if isinstance(out, LiveProgress) else None
