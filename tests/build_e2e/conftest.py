@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,18 @@ def builder(tmp_path: Path, base_store: Path) -> Builder:
     store = tmp_path / "store"
     shutil.copytree(base_store, store, symlinks=True)
     return Builder(store)
+
+
+@pytest.fixture
+def new_builder(tmp_path: Path, base_store: Path) -> Callable[[str], Builder]:
+    """Make more independent stores (``new_builder("name")``), each with the busybox base."""
+
+    def make(name: str) -> Builder:
+        store = tmp_path / name
+        shutil.copytree(base_store, store, symlinks=True)
+        return Builder(store)
+
+    return make
 
 
 @pytest.fixture

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from buildkit_kit import Builder, Result, make_context
+
+from helpers.common import require_tool
+from helpers.registry import RegistryServer, skopeo_args
 
 BASE = "localhost/busybox:1.35"
 PLATS = "linux/amd64,linux/arm64"
@@ -101,3 +106,65 @@ def test_same_inputs_same_digest_in_two_fresh_stores(
         "--platform", PLATS, "-q", "--source-date-epoch", "1700000000", str(ctx)
     ).out.strip()
     assert three == one
+
+
+def test_registry_cache_round_trip_between_fresh_stores(
+    builder: Builder,
+    fresh_builder: Builder,
+    new_builder: Callable[[str], Builder],
+    tmp_path: Path,
+    registry: RegistryServer,
+    repo: str,
+) -> None:
+    ctx = _aged_context(tmp_path)
+    ref = f"{registry.host}/{repo}:cache"
+    # two "machines" export one platform each to the same ref: neither overwrites the other
+    builder.build("--platform", "linux/amd64", "--cache-to", f"type=registry,ref={ref}", str(ctx))
+    fresh_builder.build(
+        "--platform", "linux/arm64", "--cache-to", f"type=registry,ref={ref}", str(ctx)
+    )
+    exe = require_tool("skopeo")
+    raw = json.loads(
+        subprocess.run(
+            [exe, "inspect", *skopeo_args(registry), "--raw", f"docker://{ref}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == ["amd64", "arm64"]
+    # a third, fresh store builds both platforms from that cache without running a step
+    third = new_builder("store3")
+    r = third.build(
+        "--platform",
+        PLATS,
+        "--cache-from",
+        f"type=registry,ref={ref}",
+        "--progress",
+        "json",
+        str(ctx),
+    )
+    steps = r.finished_steps()
+    assert len(steps) == 8 and all(e["cached"] for e in steps), _ran(r)
+    assert third.image(r.events("result")[0]["digest"], "linux/arm64").read("b.copy") == b"B\n"
+
+
+def test_local_cache_round_trip(builder: Builder, fresh_builder: Builder, tmp_path: Path) -> None:
+    ctx = _aged_context(tmp_path)
+    cache = tmp_path / "cache-dir"
+    builder.build("--platform", PLATS, "--cache-to", f"type=local,dest={cache}", str(ctx))
+    assert (cache / "oci-layout").is_file()
+    r = fresh_builder.build(
+        "--platform",
+        PLATS,
+        "--cache-from",
+        f"type=local,src={cache}",
+        "--progress",
+        "json",
+        str(ctx),
+    )
+    assert _ran(r) == []
+    assert (
+        fresh_builder.image(r.events("result")[0]["digest"], "linux/arm64").read("arch")
+        == b"aarch64\n"
+    )

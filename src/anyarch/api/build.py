@@ -24,7 +24,15 @@ from anyarch._util import canonjson
 from anyarch._util.fs import atomic_write_bytes
 from anyarch.api import remote
 from anyarch.api.local import export_image
-from anyarch.build.cache import BuildCache, cache_dir
+from anyarch.build.cache import (
+    CACHE_ARTIFACT_TYPE,
+    CACHE_CONFIG_MEDIA_TYPE,
+    BuildCache,
+    CacheRecord,
+    cache_dir,
+    export_records,
+    import_records,
+)
 from anyarch.build.context import SourceTree, StatCache, context_from_tar
 from anyarch.build.executor import Session
 from anyarch.build.image_writer import export_filesystem, write_index
@@ -58,7 +66,7 @@ from anyarch.oci import (
     parse_document,
 )
 from anyarch.oci.platform import Platform, format_all, normalize, only
-from anyarch.store import Layout, Store
+from anyarch.store import Layout, Store, StoredImage
 
 __all__ = [
     "BuildOptions",
@@ -155,6 +163,8 @@ class BuildOptions:
     stdout: IO[bytes] | None = None
     all_platforms: bool = False
     build_contexts: tuple[NamedContext, ...] = ()
+    cache_to: tuple[CacheSpec, ...] = ()
+    cache_from: tuple[CacheSpec, ...] = ()
 
 
 @dataclasses.dataclass(slots=True)
@@ -340,7 +350,9 @@ def _layout_image(store: Store, ctx: NamedContext, platform: Platform) -> BaseIm
     entries = layout.entries()
     chosen = None
     for e in entries:
-        if (not tag and len(entries) == 1) or (tag and (e.name == tag or str(e.descriptor.digest) == tag)):
+        if (not tag and len(entries) == 1) or (
+            tag and (e.name == tag or str(e.descriptor.digest) == tag)
+        ):
             chosen = e
     if chosen is None:
         names = ", ".join(e.name or str(e.descriptor.digest) for e in entries) or "none"
@@ -405,6 +417,211 @@ def with_named_contexts(
         return _local_image(ctx, platform, cache)
 
     return resolve
+
+
+# --- build cache export and import (--cache-to / --cache-from) ------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheSpec:
+    """``--cache-to``/``--cache-from``: ``type`` registry (``ref``) or local (``path``, ``tag``)."""
+
+    type: str
+    ref: str = ""
+    path: str = ""
+    tag: str = "cache"
+
+
+def parse_cache(text: str, *, export: bool) -> CacheSpec:
+    """``type=registry,ref=REF``, ``type=local,dest=DIR`` (export) / ``src=DIR`` (import), or a bare REF."""
+    flag = "--cache-to" if export else "--cache-from"
+    if "=" not in text:
+        return CacheSpec("registry", ref=text)
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise UsageError(
+                f"invalid {flag} {text!r}: {part!r} is not key=value",
+                hint=f"e.g. {flag} type=registry,ref=REG/app:cache",
+            )
+        fields[key.strip().lower()] = value.strip()
+    kind = fields.get("type", "registry")
+    if kind == "registry":
+        if not fields.get("ref"):
+            raise UsageError(
+                f"{flag} type=registry needs ref=", hint=f"{flag} type=registry,ref=REG/app:cache"
+            )
+        return CacheSpec("registry", ref=fields["ref"])
+    if kind == "local":
+        path = fields.get("dest" if export else "src") or fields.get("src" if export else "dest")
+        if not path:
+            raise UsageError(
+                f"{flag} type=local needs {'dest' if export else 'src'}=",
+                hint=f"{flag} type=local,{'dest' if export else 'src'}=DIR",
+            )
+        return CacheSpec("local", path=path, tag=fields.get("tag", "cache"))
+    raise UsageError(f"{flag}: unknown cache type {kind!r}", hint="use type=registry or type=local")
+
+
+def _cache_endpoint(
+    spec: CacheSpec, store: Store, registry: remote.RegistryOptions, *, create: bool
+) -> tuple[Any, str]:
+    """A transfer endpoint for the cache location and the tag the cache index has there."""
+    if spec.type == "registry":
+        ref = parse_reference(spec.ref)
+        client = remote.connect(ref.registry, registry)
+        return transfer.RegistryEndpoint(client, ref.repository), ref.tag or "latest"
+    return transfer.LayoutEndpoint(Layout(Path(spec.path), create=create)), spec.tag
+
+
+def _read_cache_index(endpoint: Any, tag: str) -> tuple[Index | None, bytes | None]:
+    if isinstance(endpoint, transfer.RegistryEndpoint):
+        info = endpoint.client.head_manifest(endpoint.repository, tag)
+        if info is None:
+            return None, None
+        fetched = endpoint.client.get_manifest(endpoint.repository, tag)
+        raw, media = fetched.raw, fetched.media_type
+    else:
+        found = [e for e in endpoint.layout.entries() if e.name == tag]
+        if not found:
+            return None, None
+        raw = endpoint.layout.blobs.read(found[0].descriptor.digest)
+        media = found[0].descriptor.media_type
+    doc = parse_document(raw, media)
+    return (doc if isinstance(doc, Index) else None), raw
+
+
+def remote_cache(
+    store: Store, specs: Sequence[CacheSpec], registry: remote.RegistryOptions, events: BuildEvents
+) -> Any:
+    """A :data:`~anyarch.build.solver.RemoteCache` over every ``--cache-from`` (records loaded now,
+    layer blobs fetched when a step uses them)."""
+    records: dict[str, tuple[CacheRecord, Any]] = {}
+    for spec in specs:
+        where = spec.ref or spec.path
+        try:
+            endpoint, tag = _cache_endpoint(spec, store, registry, create=False)
+            index, _ = _read_cache_index(endpoint, tag)
+            if index is None:
+                events.on_note(f"no build cache at {where}")
+                continue
+            for entry in index.manifests:
+                raw = endpoint.read_manifest(entry)
+                manifest = Manifest.from_bytes(raw, entry.media_type)
+                if manifest.config.media_type != CACHE_CONFIG_MEDIA_TYPE:
+                    continue
+                with endpoint.open_blob(manifest.config) as fh:
+                    config_raw = fh.read()
+                if Digest.of(config_raw) != manifest.config.digest:
+                    continue
+                for key, record in import_records(config_raw).items():
+                    records.setdefault(key, (record, endpoint))
+            events.on_note(f"imported build cache from {where} ({len(records)} records)")
+        except AnyarchError as err:
+            events.on_note(f"cannot read the build cache at {where}: {err.message}")
+
+    def get(key: str) -> CacheRecord | None:
+        found = records.get(key)
+        if found is None:
+            return None
+        record, endpoint = found
+        layer = record.layer
+        if layer is not None and not store.blobs.has(layer.descriptor.digest):
+            try:
+                with endpoint.open_blob(layer.descriptor) as fh:
+                    store.blobs.put_stream(fh, layer.descriptor.digest, layer.descriptor.size)
+            except AnyarchError as err:
+                events.on_note(f"cache layer {layer.descriptor.digest} unavailable: {err.message}")
+                return None
+        return record
+
+    return get
+
+
+def _platform_key(p: Platform | None) -> str:
+    return format_all(p) if p is not None else ""
+
+
+def export_cache(
+    store: Store,
+    specs: Sequence[CacheSpec],
+    per_platform: Sequence[tuple[Platform, list[tuple[str, CacheRecord]]]],
+    registry: remote.RegistryOptions,
+    events: BuildEvents,
+) -> None:
+    """Write one cache manifest per platform and an index of them at every ``--cache-to``.
+
+    An existing index there keeps its other platforms' entries, so platforms
+    built on different machines do not overwrite each other's cache.
+    """
+    if not specs or not per_platform:
+        return
+    empty = store.blobs.put(b"{}")
+    ours: list[Descriptor] = []
+    for platform, records in per_platform:
+        config_raw = export_records(records)
+        config_digest = store.blobs.put(config_raw)
+        layers: dict[Digest, Descriptor] = {}
+        for _, record in records:
+            if record.layer is not None:
+                layers.setdefault(record.layer.descriptor.digest, record.layer.descriptor)
+        layer_docs = [
+            {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
+            for d in layers.values()
+        ]
+        if not layer_docs:
+            layer_docs = [{"mediaType": mediatype.OCI_EMPTY, "digest": str(empty), "size": 2}]
+        raw = canonjson.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": mediatype.OCI_MANIFEST,
+                "artifactType": CACHE_ARTIFACT_TYPE,
+                "config": {
+                    "mediaType": CACHE_CONFIG_MEDIA_TYPE,
+                    "digest": str(config_digest),
+                    "size": len(config_raw),
+                },
+                "layers": layer_docs,
+            }
+        )
+        digest = store.blobs.put(raw)
+        ours.append(Descriptor(mediatype.OCI_MANIFEST, digest, len(raw), platform=platform))
+    source = transfer.LayoutEndpoint(store.layout)
+    for spec in specs:
+        where = spec.ref or spec.path
+        endpoint, tag = _cache_endpoint(spec, store, registry, create=True)
+        for desc in ours:
+            transfer.copy_image(source, endpoint, desc)
+        old, _ = _read_cache_index(endpoint, tag)
+        mine = {_platform_key(d.platform) for d in ours}
+        kept = [
+            m
+            for m in (old.manifests if old is not None else ())
+            if _platform_key(m.platform) not in mine
+        ]
+        entries = []
+        for d in [*kept, *ours]:
+            entry: dict[str, Any] = {
+                "mediaType": d.media_type,
+                "digest": str(d.digest),
+                "size": d.size,
+            }
+            if d.platform is not None:
+                entry["platform"] = d.platform.to_json()
+            entries.append(entry)
+        raw = canonjson.dumps(
+            {"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX, "manifests": entries}
+        )
+        index = Descriptor(mediatype.OCI_INDEX, Digest.of(raw), len(raw))
+        if isinstance(endpoint, transfer.RegistryEndpoint):
+            endpoint.tag(tag, index, raw)
+        else:
+            endpoint.write_manifest(index, raw)
+            endpoint.layout.update_entries(
+                lambda es, t=tag, d=index: [e for e in es if e.name != t] + [StoredImage(t, d)]
+            )
+        events.on_note(f"exported build cache to {where} ({len(ours)} platform(s))")
 
 
 def platform_lister(store: Store, registry: remote.RegistryOptions) -> Any:
@@ -637,9 +854,26 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                     events=ev,
                     cache=cache,
                     platform_lister=platform_lister(store, opts.registry),
+                    remote_cache=remote_cache(store, opts.cache_from, opts.registry, ev)
+                    if opts.cache_from
+                    else None,
                 )
                 solve = solver.solve()
                 solve.context_files_read = session.context_files_read
+                if opts.cache_to and solve.plan is not None:
+                    export_cache(
+                        store,
+                        opts.cache_to,
+                        [
+                            (
+                                o.platform,
+                                solver.platform_records(solve.plan.for_platform(o.platform)),
+                            )
+                            for o in solve.succeeded
+                        ],
+                        opts.registry,
+                        ev,
+                    )
                 return _deliver(store, opts, solve, session.work)
         finally:
             session.close()

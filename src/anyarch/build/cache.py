@@ -20,18 +20,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from anyarch._util import canonjson
 from anyarch.build.steps_fs import LayerRef
-from anyarch.errors import BuildError
+from anyarch.errors import AnyarchError, BuildError
 from anyarch.oci import Descriptor, Digest
 from anyarch.store import Store
 
-__all__ = ["BuildCache", "CacheRecord", "cache_dir"]
+__all__ = [
+    "CACHE_ARTIFACT_TYPE",
+    "CACHE_CONFIG_MEDIA_TYPE",
+    "BuildCache",
+    "CacheRecord",
+    "cache_dir",
+    "export_records",
+    "import_records",
+]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS steps ("
@@ -142,3 +152,60 @@ class BuildCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- export / import (--cache-to / --cache-from) --------------------------------------
+
+CACHE_CONFIG_MEDIA_TYPE = "application/vnd.anyarch.buildcache.config.v1+json"
+"""Media type of the config blob of a cache manifest: the records of one platform."""
+
+CACHE_ARTIFACT_TYPE = "application/vnd.anyarch.buildcache.v1"
+
+
+def export_records(records: list[tuple[str, CacheRecord]]) -> bytes:
+    """The config document of a cache manifest: ``records`` (row key -> record), canonical JSON."""
+    rows = []
+    for key, record in sorted(records, key=lambda r: r[0]):
+        layer = record.layer
+        rows.append(
+            {
+                "key": key,
+                "created": record.created,
+                "layer": None
+                if layer is None
+                else {
+                    "mediaType": layer.descriptor.media_type,
+                    "digest": str(layer.descriptor.digest),
+                    "size": layer.descriptor.size,
+                    "diffID": str(layer.diff_id),
+                },
+            }
+        )
+    return canonjson.dumps({"version": 1, "records": rows})
+
+
+def import_records(raw: bytes) -> dict[str, CacheRecord]:
+    """Parse :func:`export_records` output; malformed rows are skipped (it is only a cache)."""
+    out: dict[str, CacheRecord] = {}
+    try:
+        doc = json.loads(raw)
+        rows = doc.get("records") or []
+    except (ValueError, AttributeError):
+        return out
+    for row in rows:
+        try:
+            layer_doc = row.get("layer")
+            layer = None
+            if layer_doc is not None:
+                layer = LayerRef(
+                    Descriptor(
+                        str(layer_doc["mediaType"]),
+                        Digest.parse(layer_doc["digest"]),
+                        int(layer_doc["size"]),
+                    ),
+                    Digest.parse(layer_doc["diffID"]),
+                )
+            out[str(row["key"])] = CacheRecord(layer, str(row.get("created") or ""))
+        except (KeyError, TypeError, ValueError, AnyarchError):
+            continue
+    return out

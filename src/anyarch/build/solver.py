@@ -105,6 +105,9 @@ class BaseImage:
 ImageProvider = Callable[[str, Platform], BaseImage]
 """``(reference, platform) -> BaseImage``: from the store, or pulled (only that platform)."""
 
+RemoteCache = Callable[[str], CacheRecord | None]
+"""``record key -> CacheRecord``: an imported cache (``--cache-from``); it puts the layer blob in the store."""
+
 PlatformLister = Callable[[str], list[Platform]]
 """``reference -> platforms`` an image offers (for ``--platform all``)."""
 
@@ -236,6 +239,7 @@ class Solver:
         events: BuildEvents | None = None,
         cache: BuildCache | None = None,
         platform_lister: PlatformLister | None = None,
+        remote_cache: RemoteCache | None = None,
     ) -> None:
         self.session = session
         self.request = request
@@ -243,6 +247,7 @@ class Solver:
         self.events: BuildEvents = events or NoEvents()
         self.cache = cache
         self.platform_lister = platform_lister
+        self.remote_cache = remote_cache
         self._all: list[Platform] | None = None
         self.host = normalize(host_platform())
         self.binfmt_dir = session.binfmt_dir or BINFMT_DIR
@@ -401,7 +406,27 @@ class Solver:
     def _cached(self, step: Step) -> CacheRecord | None:
         if self.cache is None or step.no_cache or step.key not in self.final:
             return None
-        return self.cache.get(self.final[step.key], self.session.variant)
+        key = self.final[step.key]
+        found = self.cache.get(key, self.session.variant)
+        if found is None and self.remote_cache is not None:
+            found = self.remote_cache(BuildCache.record_key(key, self.session.variant))
+            if found is not None:
+                self.cache.put(key, self.session.variant, found)
+        return found
+
+    def platform_records(self, pp: PlatformPlan) -> list[tuple[str, CacheRecord]]:
+        """The cache records of a platform's layer steps (row key, record), for ``--cache-to``."""
+        out: list[tuple[str, CacheRecord]] = []
+        if self.cache is None:
+            return out
+        for step in pp.steps:
+            if not step.kind.makes_layer or step.key not in self.final:
+                continue
+            key = self.final[step.key]
+            record = self.cache.get(key, self.session.variant)
+            if record is not None:
+                out.append((BuildCache.record_key(key, self.session.variant), record))
+        return out
 
     def check_host(self, plan: Plan, skip: set[Platform]) -> dict[Platform, AnyarchError]:
         """Emulation for every RUN that will run; the platforms that cannot build here."""

@@ -377,6 +377,20 @@ def _read_dockerfile(
     help="Add a label to the image (repeatable).",
 )
 @click.option("--no-cache", is_flag=True, help="Run every step, ignoring the build cache.")
+@click.option(
+    "--cache-to",
+    "cache_to",
+    multiple=True,
+    metavar="type=registry,ref=REF|type=local,dest=DIR",
+    help="Export the build cache (one manifest per platform under one ref).",
+)
+@click.option(
+    "--cache-from",
+    "cache_from",
+    multiple=True,
+    metavar="type=registry,ref=REF|type=local,src=DIR",
+    help="Use a build cache exported with --cache-to.",
+)
 @click.option("--pull", is_flag=True, help="Always pull base images, even when the store has them.")
 @click.option(
     "--network",
@@ -489,6 +503,8 @@ def build_cmd(
     build_contexts: tuple[str, ...],
     labels: tuple[str, ...],
     no_cache: bool,
+    cache_to: tuple[str, ...],
+    cache_from: tuple[str, ...],
     pull: bool,
     network: str,
     iidfile: Path | None,
@@ -512,7 +528,13 @@ def build_cmd(
     context: str,
 ) -> None:
     """Build an image from a Dockerfile and a context directory (- reads a tar on stdin)."""
-    from anyarch.api.build import BuildOptions, build, parse_build_context, parse_output
+    from anyarch.api.build import (
+        BuildOptions,
+        build,
+        parse_build_context,
+        parse_cache,
+        parse_output,
+    )
     from anyarch.api.remote import RegistryOptions
     from anyarch.build.steps_run import parse_secret
 
@@ -567,6 +589,8 @@ def build_cmd(
         stdout=sys.stdout.buffer,
         all_platforms=any(p.strip() == "all" for p in platforms),
         build_contexts=tuple(parse_build_context(c) for c in build_contexts),
+        cache_to=tuple(parse_cache(c, export=True) for c in cache_to),
+        cache_from=tuple(parse_cache(c, export=False) for c in cache_from),
     )
     store = ctx.obj.store()
     live = out if isinstance(out, LiveProgress) else None
