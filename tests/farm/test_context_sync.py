@@ -145,15 +145,31 @@ def test_a_file_changed_in_flight_is_refused(node: NodeSession, store: Store, ct
         "node local (local) could not receive the build context: a context file sent as sha256:"
     )
     assert e.value.hint == "a file changed while it was being sent; run the build again"
+    leftovers = list(
+        (Path(os.environ["XDG_CACHE_HOME"]) / "anyarch" / "farm" / "contexts").iterdir()
+    )
+    assert [p.name for p in leftovers if not p.name.startswith(".lock")] == []
 
 
-def test_the_node_refuses_paths_that_escape(node: NodeSession, store: Store, ctx: Path) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("p", "../escape", "bad path '../escape'"),
+        ("p", "/etc/passwd", "bad path '/etc/passwd'"),
+        ("h", "../../etc/shadow", "bad path '../../etc/shadow'"),
+        ("d", "sha256:../../x" + "0" * 56, "bad digest"),
+    ],
+)
+def test_the_node_refuses_manifests_that_escape(
+    node: NodeSession, store: Store, ctx: Path, field: str, value: str, complaint: str
+) -> None:
     spec = context_spec(ctx, store)
     manifest = json.loads(spec.manifest_bytes())
-    manifest["entries"][0]["p"] = "../escape"
+    entry = next(e for e in manifest["entries"] if e["t"] == "f")
+    entry[field] = value
     res = node.run_anyarch(["farm-node", "context-need"], input=json.dumps(manifest).encode())
-    assert res.returncode != 0
-    assert "bad path '../escape'" in res.err_text
+    assert res.returncode == 9
+    assert complaint in res.err_text
 
 
 def test_stream_framing_round_trip_and_cuts() -> None:

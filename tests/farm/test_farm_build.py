@@ -315,6 +315,11 @@ def test_keep_going_publishes_what_succeeded(farm_with_base: Farm, tmp_path: Pat
     assert table["linux/amd64"][-1] == "done" and table["linux/arm64"][-1] == "FAILED"
     m = _meta(meta)
     assert m["anyarch.farm.nodes"] == {"linux/amd64": "farm0"}
+    # the first (failed) build already left the context on both nodes: nothing sent again
+    assert {n: c["files_sent"] for n, c in m["anyarch.farm.context"].items()} == {
+        "farm0": 0,
+        "farm1": 0,
+    }
     assert m["anyarch.farm"]["linux/arm64"]["status"] == "failed"
     index = json.loads(
         (farm.store / "blobs" / "sha256" / m["containerimage.digest"][7:]).read_text()
@@ -349,3 +354,43 @@ def test_node_push_pushes_from_the_nodes(
         d = m["anyarch.farm"][plat]["digest"]
         assert m["anyarch.farm"][plat]["pushed"] == [f"{registry.host}/{repo}@{d}"]
         assert not _has_blob(farm.store, d)  # relayed by nobody: the coordinator never held it
+
+
+def test_the_local_machine_is_a_node_like_the_others(
+    farm: Farm, shim: Path, tmp_path: Path
+) -> None:
+    from farmkit import build_available
+
+    assert build_available(shim) is None
+    remote = farm.add_node("remote")
+    assert (
+        farm.run(
+            "builder", "create", "--name", "mixed", "--platform", "linux/amd64", "default"
+        ).code
+        == 0
+    )
+    r = farm.run(
+        "builder", "create", "--append", "--name", "mixed", "--platform", "linux/386", remote.url
+    )
+    assert r.code == 0, r
+    ctx = _context(tmp_path, "FROM scratch\nCOPY hello.txt /hello.txt\n")
+    meta = tmp_path / "meta.json"
+    r = farm.run(
+        "build", "--builder", "mixed", "--platform", "linux/amd64,linux/386", "-t", "localhost/mixed:1",
+        "--progress", "json", "--metadata-file", str(meta), str(ctx),
+    )  # fmt: skip
+    assert r.code == 0, r
+    m = _meta(meta)
+    assert m["anyarch.farm.nodes"] == {"linux/amd64": "mixed0", "linux/386": "mixed1"}
+    assert m["anyarch.farm"]["linux/amd64"]["endpoint"] == "local"
+    assert _has_blob(farm.store, m["anyarch.farm"]["linux/amd64"]["digest"])
+    assert not _has_blob(remote.store, m["anyarch.farm"]["linux/amd64"]["digest"])
+    events = [json.loads(line) for line in r.err.splitlines() if line.strip()]  # JSON only
+    steps = {(e["platform"], e["node"]) for e in events if e.get("event") == "step"}
+    assert steps == {("linux/amd64", "mixed0"), ("linux/386", "mixed1")}
+    final = events[-1]
+    assert (final["event"], final["digest"], final["names"]) == (
+        "result",
+        m["containerimage.digest"],
+        ["localhost/mixed:1"],
+    )

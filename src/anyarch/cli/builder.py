@@ -75,11 +75,21 @@ def platform_list(info: NodeInfo) -> str:
     return ", ".join(out)
 
 
+def _local_env(ctx: click.Context) -> dict[str, str]:
+    store = getattr(ctx.obj, "store_path", None)
+    return {"ANYARCH_STORE": str(store)} if store else {}
+
+
 def _probe_builders(
-    config: FarmConfig, builders: Sequence[BuilderConfig], timeout: float, *, bootstrap: bool
+    config: FarmConfig,
+    builders: Sequence[BuilderConfig],
+    timeout: float,
+    *,
+    bootstrap: bool,
+    local_env: dict[str, str] | None = None,
 ) -> dict[str, list[NodeInfo]]:
     def one(b: BuilderConfig) -> list[NodeInfo]:
-        sessions = open_sessions(config, b, connect_timeout=timeout)
+        sessions = open_sessions(config, b, connect_timeout=timeout, local_env=local_env)
         try:
             return probe(sessions, bootstrap_ok=bootstrap)
         finally:
@@ -152,13 +162,18 @@ def create_cmd(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-def ls_cmd(timeout: float | None, fmt: str) -> None:
+@click.pass_context
+def ls_cmd(ctx: click.Context, timeout: float | None, fmt: str) -> None:
     """List builders and their nodes: endpoint, status, platforms."""
     config = FarmConfig()
     current = config.current_builder()
     builders = [*config.builders(), config.builder(DEFAULT)]
     infos = _probe_builders(
-        config, builders, timeout if timeout is not None else node_timeout(), bootstrap=False
+        config,
+        builders,
+        timeout if timeout is not None else node_timeout(),
+        bootstrap=False,
+        local_env=_local_env(ctx),
     )
     if fmt == "json":
         docs = []
@@ -207,12 +222,19 @@ def _node_json(info: NodeInfo) -> dict[str, Any]:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def inspect_cmd(name: str | None, bootstrap: bool, timeout: float | None, fmt: str) -> None:
+@click.pass_context
+def inspect_cmd(
+    ctx: click.Context, name: str | None, bootstrap: bool, timeout: float | None, fmt: str
+) -> None:
     """Show a builder's nodes: versions, native and emulated platforms, free disk."""
     config = FarmConfig()
     b = config.builder(name or config.current_builder())
     infos = _probe_builders(
-        config, [b], timeout if timeout is not None else node_timeout(), bootstrap=bootstrap
+        config,
+        [b],
+        timeout if timeout is not None else node_timeout(),
+        bootstrap=bootstrap,
+        local_env=_local_env(ctx),
     )[b.name]
     if fmt == "json":
         click.echo(json.dumps({"name": b.name, "nodes": [_node_json(i) for i in infos]}, indent=2))

@@ -423,7 +423,9 @@ def run_farm_build(
     config = FarmConfig()
     b = config.builder(builder)
     timeout = connect_timeout if connect_timeout is not None else node_timeout()
-    sessions = open_sessions(config, b, connect_timeout=timeout)
+    sessions = open_sessions(
+        config, b, connect_timeout=timeout, local_env={"ANYARCH_STORE": str(store.root)}
+    )
     try:
         infos = probe(sessions, wanted, reporter=reporter)
         if not any(i.reachable for i in infos):
@@ -495,7 +497,20 @@ def run_farm_build(
         atomic_write_bytes(metadata_file, (json.dumps(meta, indent=2) + "\n").encode())
     if iidfile is not None:
         atomic_write_bytes(iidfile, str(result.index.digest).encode())
-    if reporter.mode != "quiet":
+    if reporter.mode == "json":
+        reporter._write(
+            json.dumps(
+                {
+                    "time": round(time.time(), 3),
+                    "event": "result",
+                    "digest": str(result.index.digest),
+                    "names": names,
+                    "pushed": pushed,
+                    "platforms": meta["anyarch.farm"],
+                }
+            )
+        )
+    elif reporter.mode != "quiet":
         reporter._write("")
         reporter._write(summary_text(result))
         reporter._write(f"writing index {result.index.digest} done")

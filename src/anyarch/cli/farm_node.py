@@ -61,19 +61,30 @@ def context_put_cmd() -> None:
 
 @farm_node_group.command("build", context_settings={"ignore_unknown_options": True})
 @click.option("--snapshot", required=True, help="Context snapshot directory on this node.")
-@click.option("--platform", required=True, help="The one platform to build.")
+@click.option("--platform", "platforms", required=True, multiple=True, help="A platform to build.")
 @click.option(
-    "--push-to", "push_to", multiple=True, help="Push the image by digest to this repository."
+    "--push-to", "push_to", multiple=True, help="Push the images by digest to this repository."
 )
+@click.option("--keep-going", is_flag=True, help="A failed platform does not stop the others.")
 @click.argument("build_args", nargs=-1, type=click.UNPROCESSED)
 def build_cmd(
-    snapshot: str, platform: str, push_to: tuple[str, ...], build_args: tuple[str, ...]
+    snapshot: str,
+    platforms: tuple[str, ...],
+    push_to: tuple[str, ...],
+    keep_going: bool,
+    build_args: tuple[str, ...],
 ) -> None:
-    """Run 'anyarch build' for one platform and stream framed progress and results."""
+    """Run one 'anyarch build' for these platforms; stream framed progress and results."""
     out = sys.stdout.buffer
     try:
         rc = farm_node.run_build(
-            snapshot, platform, list(build_args), out, sys.stdin.buffer, push_to=list(push_to)
+            snapshot,
+            list(platforms),
+            list(build_args),
+            out,
+            sys.stdin.buffer,
+            push_to=list(push_to),
+            keep_going=keep_going,
         )
     except farm_node.NodeFailure as e:
         farm_node.fail(out, e)

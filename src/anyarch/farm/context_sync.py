@@ -28,6 +28,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,26 @@ from anyarch.farm.transport import Completed
 
 FILE, DIR, SYMLINK = "f", "d", "l"
 MANIFEST_VERSION = 1
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _check_path(path: object) -> str:
+    """A relative, clean path inside the context (what a node accepts)."""
+    if (
+        not isinstance(path, str)
+        or not path
+        or path.startswith("/")
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in path.split("/"))
+    ):
+        raise ValueError(f"bad path {path!r}")
+    return path
+
+
+def is_digest(value: object) -> bool:
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +92,13 @@ class ContextEntry:
         kind = d["t"]
         if kind not in (FILE, DIR, SYMLINK):
             raise ValueError(f"unknown entry type {kind!r}")
-        path = d["p"]
-        if (
-            not isinstance(path, str)
-            or not path
-            or path.startswith("/")
-            or ".." in path.split("/")
-            or "\0" in path
-        ):
-            raise ValueError(f"bad path {path!r}")
+        path = _check_path(d["p"])
+        link = d.get("h")
+        if link is not None:
+            _check_path(link)
+        digest = d.get("d")
+        if kind == FILE and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+            raise ValueError(f"bad digest {digest!r} for {path!r}")
         return cls(
             path=path,
             kind=kind,
@@ -217,13 +236,14 @@ def sync_context(node: Node, spec: ContextSpec) -> SyncResult:
     proc = node.start_anyarch(["farm-node", "context-put"])
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     sent = 0
+    sink = proc.stdin
     try:
-        protocol.write_json(proc.stdin, protocol.MANIFEST, json.loads(manifest))
+        protocol.write_json(sink, protocol.MANIFEST, json.loads(manifest))
         for digest, (size, open_) in blobs.items():
             with open_() as src:
-                protocol.write_blob(proc.stdin, digest, size, src)
+                protocol.write_blob(sink, digest, size, src)
             sent += size
-        protocol.write_end(proc.stdin)
+        protocol.write_end(sink)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the node stopped reading: its exit status and stderr say why
     except (OSError, AnyarchError) as e:

@@ -3,18 +3,19 @@
 :func:`probe` asks every node (in parallel, with a short connect timeout)
 what it can build; nodes that do not answer are skipped with a warning.
 :func:`plan` is the pure scheduler applied to what the probes found.
-:func:`execute` then, per platform and in parallel:
+:func:`execute` then, per node and all nodes in parallel:
 
 1. syncs the build context to the node (once per node, only missing files);
-2. runs ``anyarch farm-node build`` there, which runs ``anyarch build
-   --platform P --output type=oci,…  --metadata-file … --progress json`` and
-   streams its progress back, framed, over the same connection;
+2. runs ``anyarch farm-node build`` there, which runs one ``anyarch build
+   --platform P1,P2 --output type=oci,…  --metadata-file … --progress json``
+   for all the node's platforms (stages and layers they share are built and
+   sent once) and streams its progress back, framed, over the same connection;
 3. asks the node for exactly the blobs the coordinator's store lacks and
    stores them as they arrive, verified (or, with node-push, the node pushes
-   the image by digest itself and only its descriptor comes back).
+   the images by digest itself and only their descriptors come back).
 
-A node that dies mid-build (its stream is cut) has its platform rebuilt once
-on another capable node; a build that *fails* (a RUN step exits non-zero) is
+A node that dies mid-build (its stream is cut) has its platforms rebuilt once
+on other capable nodes; a build that *fails* (a RUN step exits non-zero) is
 not retried — it would fail anywhere.  Without ``keep_going`` the first
 failure cancels the rest; with it, the platforms that succeeded are kept.
 Finally the per-platform manifests are assembled into one OCI index in the
@@ -28,8 +29,8 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, cast
 
@@ -41,7 +42,7 @@ from anyarch.farm.index import assemble_index, check_complete, missing_blobs, st
 from anyarch.farm.nodes import NodeInfo, NodeSession
 from anyarch.farm.scheduler import Mode, Placement, Plan, canonical, schedule
 from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
-from anyarch.oci import Descriptor, Digest
+from anyarch.oci import Descriptor, Digest, mediatype
 from anyarch.store import Store
 
 MAX_ATTEMPTS = 2
@@ -82,7 +83,6 @@ class FarmRequest:
     keep_going: bool = False
     node_push: tuple[str, ...] = ()  # repositories nodes push to by digest (empty: relay)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    max_per_node: int = 4
 
 
 @dataclass
@@ -196,9 +196,16 @@ class FarmResult:
 
 
 def open_sessions(
-    config: FarmConfig, builder: BuilderConfig, *, connect_timeout: float
+    config: FarmConfig,
+    builder: BuilderConfig,
+    *,
+    connect_timeout: float,
+    local_env: Mapping[str, str] | None = None,
 ) -> list[NodeSession]:
-    return [NodeSession.open(config, n, connect_timeout=connect_timeout) for n in builder.nodes]
+    return [
+        NodeSession.open(config, n, connect_timeout=connect_timeout, local_env=local_env)
+        for n in builder.nodes
+    ]
 
 
 def probe(
@@ -239,6 +246,25 @@ class _Cancelled(Exception):
     pass
 
 
+@dataclass
+class _Job:
+    """The platforms one node builds in one ``anyarch build`` (shared stages run once)."""
+
+    node: str
+    placements: list[Placement]
+
+    @property
+    def platforms(self) -> list[str]:
+        return [p.platform for p in self.placements]
+
+
+def _jobs(placements: Sequence[Placement]) -> list[_Job]:
+    by_node: dict[str, list[Placement]] = {}
+    for p in placements:
+        by_node.setdefault(p.node, []).append(p)
+    return [_Job(node, pls) for node, pls in by_node.items()]
+
+
 class _Run:
     """State shared by the worker threads of one farm build."""
 
@@ -249,19 +275,20 @@ class _Run:
         infos: dict[str, NodeInfo],
         store: Store | None,
         reporter: Reporter,
+        results: dict[str, PlatformResult],
     ) -> None:
         self.request = request
         self.sessions = sessions
         self.infos = infos
         self.store = store
         self.reporter = reporter
+        self.results = results
         self.lock = threading.Lock()
         self.cancel = threading.Event()
         self.dead: dict[str, str] = {}
         self.load: dict[str, int] = {}
         self.syncs: dict[str, Future[SyncResult]] = {}
         self.procs: set[subprocess.Popen[bytes]] = set()
-        self.slots = {n: threading.Semaphore(max(1, request.max_per_node)) for n in sessions}
 
     # -- bookkeeping --
 
@@ -284,12 +311,9 @@ class _Run:
     def synced(self, node: str) -> SyncResult:
         with self.lock:
             fut = self.syncs.get(node)
+            mine = fut is None
             if fut is None:
-                fut = Future()
-                self.syncs[node] = fut
-                mine = True
-            else:
-                mine = False
+                fut = self.syncs[node] = Future()
         if mine:
             try:
                 fut.set_result(sync_context(self.sessions[node], self.request.context))
@@ -297,61 +321,106 @@ class _Run:
                 fut.set_exception(e)
         return fut.result()
 
-    # -- one attempt --
+    # -- one job: a node's platforms --
 
-    def attempt(self, placement: Placement, result: PlatformResult) -> None:
-        node = placement.node
-        session = self.sessions[node]
-        att = Attempt(node, placement.mode.value)
-        result.attempts.append(att)
+    def job(self, job: _Job) -> list[Placement]:
+        """Run ``job``; returns the placements to rebuild elsewhere (their node was lost)."""
+        node = job.node
         started = time.monotonic()
+        attempts = {}
+        for p in job.placements:
+            att = Attempt(node, p.mode.value)
+            self.results[p.platform].attempts.append(att)
+            self.results[p.platform].placement = p
+            attempts[p.platform] = att
         try:
-            with self.slots[node]:
-                if self.cancel.is_set():
-                    raise _Cancelled()
-                with self.lock:
-                    gone = self.dead.get(node)
-                if gone is not None:
-                    raise _NodeLost(node, gone)
-                self.reporter.status(placement.platform, node, "sending context")
-                try:
-                    sync = self.synced(node)
-                except NodeError as e:
-                    raise _NodeLost(node, e.message) from None
-                if self.cancel.is_set():
-                    raise _Cancelled()
-                self.reporter.status(placement.platform, node, f"building ({placement.mode.value})")
-                self.build(session, placement, sync, result)
-            att.status = "done"
-        except _NodeLost as e:
-            att.status, att.error = "lost", e.detail
-            raise
+            if self.cancel.is_set():
+                raise _Cancelled()
+            with self.lock:
+                gone = self.dead.get(node)
+            if gone is not None:
+                raise _NodeLost(node, gone)
+            for p in job.placements:
+                self.reporter.status(p.platform, node, "sending context")
+            try:
+                sync = self.synced(node)
+            except NodeError as e:
+                raise _NodeLost(node, e.message) from None
+            if self.cancel.is_set():
+                raise _Cancelled()
+            for p in job.placements:
+                self.reporter.status(p.platform, node, f"building ({p.mode.value})")
+            outcome = self.build(self.sessions[node], job, sync)
         except _Cancelled:
-            att.status = "cancelled"
-            raise
+            for p in job.placements:
+                self._finish(p, attempts[p.platform], "cancelled", started)
+            return []
+        except _NodeLost as e:
+            self.node_lost(e.node, e.detail)
+            retry = []
+            for p in job.placements:
+                res = self.results[p.platform]
+                att = attempts[p.platform]
+                att.status, att.error = "lost", e.detail
+                att.seconds = time.monotonic() - started
+                if len(res.attempts) >= MAX_ATTEMPTS or self.cancel.is_set():
+                    res.status = "failed"
+                    res.error = NodeError(
+                        f"{p.platform}: node {e.node} was lost ({e.detail}) and the platform "
+                        "was already rebuilt once",
+                        hint="check the nodes with 'anyarch builder inspect'",
+                    )
+                else:
+                    retry.append(p)
+            return retry
         except AnyarchError as e:
-            att.status, att.error = "failed", e.message
-            raise
-        finally:
-            att.seconds = time.monotonic() - started
+            for p in job.placements:
+                attempts[p.platform].error = e.message
+                self.results[p.platform].error = e
+                self._finish(p, attempts[p.platform], "failed", started)
+            return []
+        for p in job.placements:
+            err = outcome.get(p.platform)
+            if err is None:
+                self._finish(p, attempts[p.platform], "done", started)
+            else:
+                attempts[p.platform].error = err.message
+                self.results[p.platform].error = err
+                self._finish(p, attempts[p.platform], "failed", started)
+        return []
+
+    def _finish(self, p: Placement, att: Attempt, status: str, started: float) -> None:
+        att.status = status
+        att.seconds = time.monotonic() - started
+        res = self.results[p.platform]
+        res.status = status
+        self.reporter.status(p.platform, p.node, status)
+        if status == "failed" and not self.request.keep_going:
+            self.cancel_all()
 
     def build(
-        self, session: NodeSession, placement: Placement, sync: SyncResult, result: PlatformResult
-    ) -> None:
-        args = ["farm-node", "build", "--snapshot", sync.snapshot, "--platform", placement.platform]
+        self, session: NodeSession, job: _Job, sync: SyncResult
+    ) -> dict[str, AnyarchError | None]:
+        """Run the node's build and receive its images; per platform, None or its error."""
+        args = ["farm-node", "build", "--snapshot", sync.snapshot]
+        for plat in job.platforms:
+            args += ["--platform", plat]
         for repo in self.request.node_push:
             args += ["--push-to", repo]
+        if self.request.keep_going:
+            args.append("--keep-going")
         args += ["--", *self.request.build_args]
         proc = session.start_anyarch(args)
         with self.lock:
             self.procs.add(proc)
         err_tail: list[bytes] = []
         assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
-        stderr = proc.stderr
-        t = threading.Thread(target=_drain, args=(stderr, err_tail), daemon=True)
+        t = threading.Thread(target=_drain, args=(proc.stderr, err_tail), daemon=True)
         t.start()
-        got_result: dict[str, Any] | None = None
+        got: dict[str, Any] | None = None
         wanted: set[str] = set()
+        outcome: dict[str, AnyarchError | None] = {}
+        first = job.platforms[0]
         try:
             while True:
                 try:
@@ -363,12 +432,11 @@ class _Run:
                     t.join(timeout=5)
                     detail = _tail_text(err_tail) or str(e)
                     if (
-                        got_result is None
-                        and rc not in (255, None)
-                        and rc >= 0
+                        got is None
+                        and rc is not None
+                        and 0 <= rc != 255
                         and not _looks_lost(detail)
                     ):
-                        # the node's helper itself failed: a node problem, retried elsewhere
                         raise _NodeLost(
                             session.name, f"farm-node build exited {rc}: {detail}"
                         ) from None
@@ -378,37 +446,33 @@ class _Run:
                 except protocol.ProtocolError as e:
                     raise NodeError(
                         f"node {session.name}: {e}",
-                        hint="update anyarch on the node, or let anyarch ship itself: 'anyarch builder inspect --bootstrap'",
+                        hint="update anyarch on the node, or let anyarch ship itself: "
+                        "'anyarch builder inspect --bootstrap'",
                     ) from None
                 if fr.kind == protocol.EVENT:
                     if isinstance(fr.obj, dict):
-                        self.reporter.event(placement.platform, session.name, fr.obj)
+                        ev_plat = str(fr.obj.get("platform", ""))
+                        self.reporter.event(
+                            ev_plat if ev_plat in job.platforms else first, session.name, fr.obj
+                        )
                 elif fr.kind == protocol.ERROR:
                     raise NodeError(
                         f"node {session.name}: {fr.obj.get('message', 'failed')}",
                         hint=fr.obj.get("hint") or None,
                     )
                 elif fr.kind == protocol.RESULT:
-                    got_result = fr.obj
-                    if fr.obj.get("exit") != 0:
-                        raise _build_failed(placement, fr.obj)
-                    image = Descriptor.from_json(fr.obj["image"])
-                    result.image = image
-                    result.metadata = fr.obj.get("metadata") or {}
-                    result.pushed = list(fr.obj.get("pushed") or [])
-                    if self.request.node_push or self.store is None:
-                        want: list[str] = []
-                    else:
-                        blobs = [
-                            (str(b["digest"]), int(b["size"])) for b in fr.obj.get("blobs", [])
-                        ]
-                        want = missing_blobs(self.store, blobs)
+                    got = fr.obj
+                    outcome = self._result(session, job, fr.obj)
+                    want = self._want(fr.obj) if any(v is None for v in outcome.values()) else []
                     wanted = set(want)
-                    self.reporter.status(
-                        placement.platform, session.name, f"receiving {len(want)} blob(s)"
-                    )
-                    proc.stdin.write(json.dumps({"want": want}).encode() + b"\n")
-                    proc.stdin.flush()
+                    if any(v is None for v in outcome.values()):
+                        for plat in job.platforms:
+                            if outcome.get(plat) is None:
+                                self.reporter.status(
+                                    plat, session.name, f"receiving {len(want)} blob(s)"
+                                )
+                        proc.stdin.write(json.dumps({"want": want}).encode() + b"\n")
+                        proc.stdin.flush()
                 elif fr.kind == protocol.BLOB:
                     assert fr.body is not None and self.store is not None
                     digest = str(fr.obj["digest"])
@@ -417,19 +481,22 @@ class _Run:
                             f"node {session.name} sent {digest}, which was not asked for",
                             hint="a bug",
                         )
+                    body = cast("IO[bytes]", fr.body)
                     with self.store.layout.writing():
-                        body = cast("IO[bytes]", fr.body)
                         self.store.blobs.put_stream(body, Digest.parse(digest), int(fr.obj["size"]))
                 elif fr.kind == protocol.END:
                     break
-            if got_result is None:
+            if got is None:
                 raise NodeError(
                     f"node {session.name} ended the build without a result",
                     hint="a bug or a version mismatch",
                 )
-            if result.image is not None and self.store is not None and not self.request.node_push:
-                check_complete(self.store, result.image)
-            result.build_seconds = float(got_result.get("seconds", 0.0))
+            if self.store is not None and not self.request.node_push:
+                for plat in job.platforms:
+                    image = self.results[plat].image
+                    if outcome.get(plat) is None and image is not None:
+                        check_complete(self.store, image)
+            return outcome
         except BaseException:
             _stop(proc)
             raise
@@ -440,74 +507,78 @@ class _Run:
             with self.lock:
                 self.procs.discard(proc)
 
-    # -- one platform, with failover --
-
-    def platform(self, placement: Placement) -> PlatformResult:
-        result = PlatformResult(placement.platform, placement)
-        current = placement
-        started = time.monotonic()
-        while True:
-            try:
-                self.attempt(current, result)
-                result.status = "done"
-                self.reporter.status(current.platform, current.node, "done")
-                break
-            except _Cancelled:
-                result.status = "cancelled"
-                self.reporter.status(current.platform, current.node, "cancelled")
-                break
-            except _NodeLost as e:
-                self.node_lost(e.node, e.detail)
-                if len(result.attempts) >= MAX_ATTEMPTS or self.cancel.is_set():
-                    result.status = "failed"
-                    result.error = NodeError(
-                        f"{current.platform}: node {e.node} was lost ({e.detail}) and the platform was already retried once",
-                        hint="check the nodes with 'anyarch builder inspect'",
-                    )
-                    break
-                nxt = self.replace(current, e.detail)
-                if nxt is None:
-                    result.status = "failed"
-                    result.error = FarmError(
-                        f"{current.platform}: node {e.node} was lost ({e.detail}) and no other node can build it",
-                        hint="add or fix a node for it ('anyarch builder inspect' shows which answer)",
-                    )
-                    break
-                self.reporter.warning(
-                    f"{current.platform}: rebuilding on {nxt.node} ({nxt.mode.value}) after losing {e.node}"
+    def _result(
+        self, session: NodeSession, job: _Job, res: dict[str, Any]
+    ) -> dict[str, AnyarchError | None]:
+        """Record what the node built; per platform None (built) or the reason it was not."""
+        images = res.get("images") or {}
+        meta = res.get("metadata") or {}
+        per_platform = meta.get("anyarch.platforms") or {}
+        pushed = res.get("pushed") or {}
+        outcome: dict[str, AnyarchError | None] = {}
+        for p in job.placements:
+            r = self.results[p.platform]
+            r.build_seconds = float(res.get("seconds", 0.0))
+            if p.platform in images:
+                r.image = Descriptor.from_json(images[p.platform])
+                r.metadata = meta
+                r.pushed = list(pushed.get(p.platform, []))
+                outcome[p.platform] = None
+                continue
+            info = per_platform.get(p.platform) or {}
+            err = info.get("error")
+            if res.get("error"):
+                outcome[p.platform] = NodeError(
+                    f"{p.platform} on node {p.node}: {res['error']}",
+                    hint=res.get("hint") or "check the node with 'anyarch builder inspect'",
                 )
-                result.placement = nxt
-                current = nxt
-            except AnyarchError as e:
-                result.status = "failed"
-                result.error = e
-                self.reporter.status(current.platform, current.node, "failed")
-                break
-        result.seconds = time.monotonic() - started
-        if result.status == "failed" and not self.request.keep_going:
-            self.cancel_all()
-        return result
+            elif err or info.get("status") == "failed":
+                outcome[p.platform] = BuildError(
+                    f"{p.platform} on node {p.node}: {err or 'the build failed'}",
+                    hint=_hint_line(res.get("tail", [])) or "see the node's build output above",
+                )
+            elif info.get("status") in ("canceled", "cancelled"):
+                outcome[p.platform] = BuildError(
+                    f"{p.platform} on node {p.node}: canceled after another platform failed",
+                    hint="see the failure above; --keep-going builds the others anyway",
+                )
+            else:
+                outcome[p.platform] = _build_failed(p, res)
+        return outcome
 
-    def replace(self, lost: Placement, detail: str) -> Placement | None:
+    def _want(self, res: dict[str, Any]) -> list[str]:
+        if self.request.node_push or self.store is None:
+            return []
+        blobs = [(str(b["digest"]), int(b["size"])) for b in res.get("blobs", [])]
+        return missing_blobs(self.store, blobs)
+
+    def replace(self, lost: Sequence[Placement]) -> tuple[list[Placement], list[Placement]]:
+        """New placements for platforms whose node was lost; and those nobody can take."""
         with self.lock:
             dead = dict(self.dead)
             load = dict(self.load)
-            load[lost.node] = max(0, load.get(lost.node, 1) - 1)
+        for p in lost:
+            load[p.node] = max(0, load.get(p.node, 1) - 1)
         caps = [self.infos[n].capabilities() for n in self.sessions if n in self.infos]
-        try:
-            p = schedule(
-                caps,
-                [lost.platform],
-                require_native=self.request.require_native,
-                load=load,
-                exclude=set(dead),
-            )
-        except FarmError:
-            return None
-        chosen = p.placements[0]
+        placed, stranded = [], []
+        for p in lost:
+            try:
+                plan_ = schedule(
+                    caps,
+                    [p.platform],
+                    require_native=self.request.require_native,
+                    load=load,
+                    exclude=set(dead),
+                )
+            except FarmError:
+                stranded.append(p)
+                continue
+            chosen = plan_.placements[0]
+            load[chosen.node] = load.get(chosen.node, 0) + 1
+            placed.append(chosen)
         with self.lock:
-            self.load[chosen.node] = self.load.get(chosen.node, 0) + 1
-        return chosen
+            self.load = load
+        return placed, stranded
 
 
 def _build_failed(placement: Placement, res: dict[str, Any]) -> AnyarchError:
@@ -587,46 +658,78 @@ def execute(
 ) -> FarmResult:
     """Build every placement of ``the_plan``; assemble the index of what succeeded.
 
-    Raises the first failure unless ``request.keep_going`` (then the result
-    lists failures beside the index of the successes).  A farm where nothing
-    succeeded always raises.
+    Each node builds all its platforms in one ``anyarch build`` (stages they
+    share run once, blobs they share travel once).  Raises the first failure
+    unless ``request.keep_going`` (then the result lists failures beside the
+    index of the successes).  A farm where nothing succeeded always raises.
     """
     rep = reporter or QuietReporter()
     by_name = {s.name: s for s in sessions}
-    run = _Run(request, by_name, {i.name: i for i in infos}, store, rep)
+    results = {p.platform: PlatformResult(p.platform, p) for p in the_plan.placements}
+    run = _Run(request, by_name, {i.name: i for i in infos}, store, rep, results)
     for p in the_plan.placements:
         run.load[p.node] = run.load.get(p.node, 0) + 1
-    pool = ThreadPoolExecutor(max_workers=max(1, len(the_plan.placements)))
+    started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=max(2, len(the_plan.placements) * MAX_ATTEMPTS))
     try:
-        results = list(pool.map(run.platform, the_plan.placements))
+        pending = {pool.submit(run.job, j): j for j in _jobs(the_plan.placements)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = pending.pop(fut)
+                lost = fut.result()
+                if not lost:
+                    continue
+                placed, stranded = run.replace(lost)
+                for p in stranded:
+                    res = results[p.platform]
+                    res.status = "failed"
+                    detail = run.dead.get(job.node, "lost")
+                    res.error = FarmError(
+                        f"{p.platform}: node {job.node} was lost ({detail}) and no other node "
+                        "can build it",
+                        hint="add or fix a node for it ('anyarch builder inspect' shows which answer)",
+                    )
+                    if not request.keep_going:
+                        run.cancel_all()
+                for p in placed:
+                    rep.warning(
+                        f"{p.platform}: rebuilding on {p.node} ({p.mode.value}) after losing {job.node}"
+                    )
+                for j in _jobs(placed):
+                    pending[pool.submit(run.job, j)] = j
     except BaseException:  # Ctrl-C: stop the nodes' builds now, not after they finish
         run.cancel_all()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    wall = time.monotonic() - started
+    ordered = [results[p.platform] for p in the_plan.placements]
+    for r in ordered:
+        r.seconds = sum(a.seconds for a in r.attempts) or wall
+        if r.status == "pending":
+            r.status = "cancelled"
     syncs = {}
-    for node, fut in run.syncs.items():
-        if fut.done() and fut.exception() is None:
-            syncs[node] = fut.result()
-    result = FarmResult(builder, the_plan, list(infos), results, syncs=syncs)
-    failed = [r for r in results if r.status == "failed"]
-    if failed and (not request.keep_going or len(failed) == len(results)):
-        first = failed[0].error
+    for node, sfut in run.syncs.items():
+        if sfut.done() and sfut.exception() is None:
+            syncs[node] = sfut.result()
+    result = FarmResult(builder, the_plan, list(infos), ordered, syncs=syncs)
+    failed = [r for r in ordered if r.status == "failed"]
+    if failed and (not request.keep_going or len(failed) == len(ordered)):
+        first = next((r.error for r in failed if isinstance(r.error, BuildError)), failed[0].error)
         assert first is not None
         raise first
-    done = [r for r in results if r.status == "done" and r.image is not None]
-    if not done:
+    done_ = [r for r in ordered if r.status == "done" and r.image is not None]
+    if not done_:
         raise FarmError(
             "the farm build was cancelled before any platform finished",
             hint="see the warnings above",
         )
-    index = assemble_index([r.image for r in done if r.image is not None])
+    index = assemble_index([r.image for r in done_ if r.image is not None])
     result.index_raw = index.raw
     if store is not None:
         result.index = store_index(store, index)
     else:
-        from anyarch.oci import mediatype
-
         result.index = Descriptor(
             media_type=mediatype.OCI_INDEX, digest=index.digest, size=len(index.raw)
         )

@@ -34,16 +34,18 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import anyarch
+from anyarch.errors import AnyarchError
 from anyarch.farm import protocol
-from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry
+from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry, is_digest
 from anyarch.farm.transport import self_command
 from anyarch.oci import Descriptor, Digest, ImageConfig, Index, Manifest, mediatype
-from anyarch.oci.platform import Platform
+from anyarch.oci.platform import Platform, normalize
 from anyarch.oci.platform import format as format_platform
 
 KEEP_SNAPSHOTS = 4
@@ -196,8 +198,12 @@ def _parse_manifest(raw: bytes | Any) -> dict[str, Any]:
         for e in m["entries"]:
             ContextEntry.from_json(e)
         name = m["dockerfile"]["name"]
-        if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        if not isinstance(name, str) or "/" in name or "\0" in name or name in ("", ".", ".."):
             raise ValueError(f"bad Dockerfile name {name!r}")
+        if not is_digest(m["dockerfile"]["d"]) or (
+            m.get("ignore") and not is_digest(m["ignore"]["d"])
+        ):
+            raise ValueError("bad Dockerfile or ignore-file digest")
     except (ValueError, KeyError, TypeError) as e:
         raise NodeFailure(
             f"malformed context manifest: {e}", "a bug, or mismatched anyarch versions"
@@ -225,7 +231,7 @@ def context_put(stream: IO[bytes]) -> dict[str, Any]:
             if fr.kind != protocol.BLOB or fr.body is None:
                 raise NodeFailure(f"context-put: unexpected frame {fr.kind!r}")
             digest = str(fr.obj["digest"])
-            if not digest.startswith("sha256:") or len(digest) != 71:
+            if not is_digest(digest):
                 raise NodeFailure(f"context-put: bad digest {digest!r}")
             dest = incoming / digest[7:]
             h = hashlib.sha256()
@@ -261,14 +267,26 @@ def _assemble(
         ctx.mkdir()
         (tmp / "df").mkdir()
 
-        def source(digest: str) -> Path:
-            src = received.get(digest) or known.get(digest)
+        uses = Counter(
+            e["d"] for e in m["entries"] if e.get("t") == FILE and not e.get("h")
+        ) + Counter([m["dockerfile"]["d"], *([m["ignore"]["d"]] if m.get("ignore") else [])])
+
+        def place(digest: str, target: Path) -> None:
+            """Put the content at ``target``: moved from what was received on its last
+            use (no second copy of the bytes), else copied."""
+            uses[digest] -= 1
+            got = received.get(digest)
+            if got is not None and uses[digest] == 0:
+                os.rename(got, target)
+                received.pop(digest)
+                return
+            src = got or known.get(digest)
             if src is None:
                 raise NodeFailure(
                     f"context-put: content {digest} was neither sent nor cached",
                     "run the build again",
                 )
-            return src
+            shutil.copyfile(src, target)
 
         entries = [ContextEntry.from_json(e) for e in m["entries"]]
         dirs: list[ContextEntry] = []
@@ -292,13 +310,13 @@ def _assemble(
                 os.link(first, target)
             else:
                 assert e.digest is not None
-                shutil.copyfile(source(e.digest), target)
+                place(e.digest, target)
                 os.chmod(target, e.mode)
                 os.utime(target, ns=(e.mtime_ns, e.mtime_ns))
         df = m["dockerfile"]
-        shutil.copyfile(source(df["d"]), tmp / "df" / df["name"])
+        place(df["d"], tmp / "df" / df["name"])
         if m.get("ignore"):
-            shutil.copyfile(source(m["ignore"]["d"]), tmp / "df" / (df["name"] + ".dockerignore"))
+            place(m["ignore"]["d"], tmp / "df" / (df["name"] + ".dockerignore"))
         for e in reversed(dirs):
             os.chmod(ctx / e.path, e.mode)
             os.utime(ctx / e.path, ns=(e.mtime_ns, e.mtime_ns))
@@ -378,14 +396,16 @@ def _events(line: bytes) -> dict[str, Any]:
 
 def run_build(
     snapshot: str,
-    platform: str,
+    platforms: Sequence[str],
     build_args: Sequence[str],
     out: IO[bytes],
     inp: IO[bytes],
     *,
     push_to: Sequence[str] = (),
+    keep_going: bool = False,
 ) -> int:
-    """``farm-node build``: build one platform, stream events, then ship the result."""
+    """``farm-node build``: build this node's platforms in one ``anyarch build``, stream
+    events, then ship the result (one image per platform that succeeded)."""
     snap = Path(snapshot)
     manifest = json.loads((snap / "manifest.json").read_bytes())
     df_name = manifest["dockerfile"]["name"]
@@ -408,11 +428,12 @@ def run_build(
         argv = [
             *self_command(),
             "build",
-            "--platform", platform,
+            "--platform", ",".join(platforms),
             "-f", str(snap / "df" / df_name),
             "--output", f"type=oci,dest={archive}",
             "--metadata-file", str(meta),
             "--progress", "json",
+            *(["--keep-going"] if keep_going else []),
             *build_args,
             str(snap / "ctx"),
         ]  # fmt: skip
@@ -453,24 +474,30 @@ def run_build(
         for t in pumps:
             t.join(timeout=10)
         rc = proc.returncode
+        metadata = _read_json(meta)
         result: dict[str, Any] = {
             "exit": rc,
             "seconds": round(time.monotonic() - started, 3),
-            "platform": platform,
+            "platforms": list(platforms),
             "tail": tail[-20:],
+            "metadata": metadata,
+            "images": {},
+            "blobs": [],
         }
-        if rc == 0:
+        if archive.is_file():
             try:
-                result.update(_describe_archive(archive, platform))
-                result["metadata"] = _read_json(meta)
-                if push_to:
-                    result["pushed"] = _push(archive, tmp, result["image"], push_to)
+                described = _describe_archive(archive, platforms)
+                result.update(described)
+                if push_to and described["images"]:
+                    result["pushed"] = _push(archive, tmp, described["images"], push_to)
             except NodeFailure as e:
-                result.update(exit=1, error=e.message, hint=e.hint)
-            except (OSError, tarfile.TarError, ValueError) as e:
-                result.update(exit=1, error=f"cannot read the build's output: {e}")
+                result.update(exit=1, images={}, error=e.message, hint=e.hint)
+            except (OSError, tarfile.TarError, ValueError, AnyarchError) as e:
+                result.update(exit=1, images={}, error=f"cannot read the build's output: {e}")
+        elif rc == 0:
+            result.update(exit=1, error="the build wrote no output archive")
         send(protocol.RESULT, result)
-        if result["exit"] != 0:
+        if not result["images"]:
             protocol.write_end(out)
             return 0
         answer = watch.answers.get()
@@ -503,8 +530,8 @@ def _read_json(path: Path) -> Any:
         return {"unreadable": True}
 
 
-def _describe_archive(archive: Path, platform: str) -> dict[str, Any]:
-    """The per-platform image in an oci-archive, and every blob it holds."""
+def _describe_archive(archive: Path, platforms: Sequence[str]) -> dict[str, Any]:
+    """The image of each platform in an oci-archive, and every blob it holds."""
     with tarfile.open(archive, "r:") as tf:
         blobs: dict[str, int] = {}
         for m in tf.getmembers():
@@ -524,15 +551,15 @@ def _describe_archive(archive: Path, platform: str) -> dict[str, Any]:
             return read(f"blobs/{d.digest.algorithm}/{d.digest.hex}")
 
         top = Index.from_bytes(read("index.json"))
-        image = _find_image(top, platform, blob)
+        images = _find_images(top, platforms, blob)
     return {
-        "image": image.to_json(),
+        "images": {p: d.to_json() for p, d in images.items()},
         "blobs": [{"digest": d, "size": s} for d, s in sorted(blobs.items())],
     }
 
 
-def _find_image(top: Index, platform: str, blob: Any) -> Descriptor:
-    """The single-platform manifest for ``platform``, its descriptor carrying the platform."""
+def _find_images(top: Index, platforms: Sequence[str], blob: Any) -> dict[str, Descriptor]:
+    """The single-platform manifest of each of ``platforms`` present, carrying its platform."""
     found: list[Descriptor] = []
 
     def visit(d: Descriptor, depth: int) -> None:
@@ -546,14 +573,17 @@ def _find_image(top: Index, platform: str, blob: Any) -> Descriptor:
 
     for d in top.manifests:
         visit(d, 0)
-    if not found:
-        raise NodeFailure("the build's output holds no image manifest")
-    want = platform
+    out: dict[str, Descriptor] = {}
     for d in found:
         plat = d.platform or _platform_from_config(d, blob)
-        if format_platform(plat) == want or len(found) == 1:
-            return Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, platform=plat)
-    raise NodeFailure(f"the build's output has no {platform} image")
+        name = format_platform(normalize(plat))
+        if len(platforms) == 1 and len(found) == 1:
+            name = platforms[0]
+        if name in platforms and name not in out:
+            out[name] = Descriptor(
+                media_type=d.media_type, digest=d.digest, size=d.size, platform=plat
+            )
+    return out
 
 
 def _platform_from_config(d: Descriptor, blob: Any) -> Platform:
@@ -563,10 +593,9 @@ def _platform_from_config(d: Descriptor, blob: Any) -> Platform:
 
 
 def _push(
-    archive: Path, tmp: Path, image: dict[str, Any], repositories: Sequence[str]
-) -> list[str]:
-    """Push the image by digest to each repository, from an OCI layout made of the archive."""
-    desc = Descriptor.from_json(image)
+    archive: Path, tmp: Path, images: dict[str, Any], repositories: Sequence[str]
+) -> dict[str, list[str]]:
+    """Push each image by digest to each repository, from an OCI layout made of the archive."""
     layout = tmp / "layout"
     (layout / "blobs").mkdir(parents=True)
     with tarfile.open(archive, "r:") as tf:
@@ -581,29 +610,33 @@ def _push(
             with src, open(layout / "blobs" / parts[1] / parts[2], "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
     (layout / "oci-layout").write_bytes(b'{"imageLayoutVersion":"1.0.0"}')
-    entry = desc.to_json()
-    entry.pop("platform", None)
-    (layout / "index.json").write_bytes(
-        json.dumps(
-            {"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX, "manifests": [entry]}
-        ).encode()
-    )
-    pushed = []
-    for repository in repositories:
-        target = f"{repository}@{desc.digest}"
-        res = subprocess.run(
-            [*self_command(), "copy", f"oci:{layout}", target],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
+    pushed: dict[str, list[str]] = {}
+    for platform, image in images.items():
+        desc = Descriptor.from_json(image)
+        entry = desc.to_json()
+        entry.pop("platform", None)
+        (layout / "index.json").write_bytes(
+            json.dumps(
+                {"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX, "manifests": [entry]}
+            ).encode()
         )
-        if res.returncode != 0:
-            err = res.stderr.decode(errors="replace").strip().splitlines()
-            raise NodeFailure(
-                f"pushing {target} from the node failed: {err[0] if err else 'exit ' + str(res.returncode)}",
-                "the node needs a route to the registry and credentials for it (or drop --node-push)",
+        for repository in repositories:
+            target = f"{repository}@{desc.digest}"
+            res = subprocess.run(
+                [*self_command(), "copy", f"oci:{layout}", target],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
             )
-        pushed.append(target)
+            if res.returncode != 0:
+                err = res.stderr.decode(errors="replace").strip().splitlines()
+                raise NodeFailure(
+                    f"pushing {target} from the node failed: "
+                    f"{err[0] if err else 'exit ' + str(res.returncode)}",
+                    "the node needs a route to the registry and credentials for it "
+                    "(or drop --node-push)",
+                )
+            pushed.setdefault(platform, []).append(target)
     return pushed
 
 

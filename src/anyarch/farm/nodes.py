@@ -107,10 +107,16 @@ class NodeInfo:
 
 
 def transport_for(
-    node: NodeConfig, endpoint: Endpoint, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    node: NodeConfig,
+    endpoint: Endpoint,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    local_env: Mapping[str, str] | None = None,
 ) -> Transport:
+    """The transport for a node; ``local_env`` is extra environment for a local node
+    (the coordinator's ``--store``, so this machine builds into the same store)."""
     if endpoint.is_local:
-        return LocalTransport(node.name, endpoint.url)
+        return LocalTransport(node.name, endpoint.url, env=local_env)
     return SSHTransport(node.name, endpoint, connect_timeout=connect_timeout)
 
 
@@ -143,9 +149,12 @@ class NodeSession:
         node: NodeConfig,
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        local_env: Mapping[str, str] | None = None,
     ) -> NodeSession:
+        endpoint = config.endpoint_of(node)
         return cls(
-            node, transport_for(node, config.endpoint_of(node), connect_timeout=connect_timeout)
+            node,
+            transport_for(node, endpoint, connect_timeout=connect_timeout, local_env=local_env),
         )
 
     # -- running anyarch there --

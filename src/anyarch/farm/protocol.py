@@ -64,7 +64,8 @@ def write_blob(
     *,
     on_bytes: Callable[[int], None] | None = None,
 ) -> None:
-    """A blob frame: header, then ``size`` bytes copied from ``src``."""
+    """A blob frame: header, then ``size`` bytes copied from ``src`` (not flushed: many
+    small files go out in large writes; the end frame flushes)."""
     header = json.dumps({"digest": digest, "size": size}, separators=(",", ":")).encode()
     fh.write(_HEAD.pack(BLOB, len(header)) + header)
     left = size
@@ -76,7 +77,6 @@ def write_blob(
         left -= len(chunk)
         if on_bytes is not None:
             on_bytes(len(chunk))
-    fh.flush()
 
 
 def write_end(fh: IO[bytes], obj: Any = None) -> None:

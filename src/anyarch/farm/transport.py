@@ -108,9 +108,12 @@ class LocalTransport:
 
     remote = False
 
-    def __init__(self, node: str, endpoint: str = "local") -> None:
+    def __init__(
+        self, node: str, endpoint: str = "local", *, env: Mapping[str, str] | None = None
+    ) -> None:
         self.node = node
         self.endpoint = endpoint
+        self.env = dict(env or {})
 
     def connect(self) -> None:
         return None
@@ -123,6 +126,7 @@ class LocalTransport:
         stdin: int | None = subprocess.PIPE,
     ) -> subprocess.Popen[bytes]:
         full_env = dict(os.environ)
+        full_env.update(self.env)
         if env:
             full_env.update(env)
         return subprocess.Popen(
