@@ -159,6 +159,10 @@ _TYPES = {
 
 
 def read_layer(data: bytes) -> list[Member]:
+    if data.startswith(b"\x28\xb5\x2f\xfd"):  # zstd: tarfile cannot read it
+        import zstandard
+
+        data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
     out = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         for ti in tf:

@@ -242,3 +242,25 @@ RUN --mount=type=bind,from=assets,target=/a cat /a/sub/y > /y
     bad = make_context(tmp_path / "bad", {}, "FROM assets\nRUN true\n")
     r = builder.build("--build-context", f"assets={assets}", str(bad), code=7)
     assert "build context 'assets' is a directory, not an image" in r.error_line()
+
+
+def test_onbuild_triggers_and_zstd_layers(builder: Builder, tmp_path: Path) -> None:
+    ctx = make_context(
+        tmp_path / "ctx", {"f": "child file\n"}, "FROM parent:1\nRUN cat /onbuild > /seen\n"
+    )
+    (ctx / "Dockerfile.parent").write_text(
+        f"FROM {BASE}\nONBUILD RUN echo triggered > /onbuild\nONBUILD COPY f /from-child\n"
+    )
+    builder.build("-f", str(ctx / "Dockerfile.parent"), "-t", "parent:1", str(ctx))
+    assert builder.image("parent:1").runtime["OnBuild"] == [
+        "RUN echo triggered > /onbuild",
+        "COPY f /from-child",
+    ]
+    builder.build("--compression", "zstd", "-t", "child:1", str(ctx))
+    img = builder.image("child:1")
+    assert img.read("seen") == b"triggered\n"
+    assert img.read("from-child") == b"child file\n"
+    assert "OnBuild" not in img.runtime  # triggers run once, in the child, as docker does
+    assert [d.media_type for d in img.manifest.layers[1:]] == [
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    ] * 3
