@@ -774,11 +774,11 @@ def _metadata(desc: Descriptor | None, names: Sequence[str], solve: SolveResult)
     return meta
 
 
-def _failure(solve: SolveResult) -> AnyarchError | None:
+def _failure(solve: SolveResult, keep_going: bool) -> AnyarchError | None:
     failed = solve.failed
     if not failed:
         return None
-    if not solve.succeeded:
+    if not solve.succeeded or not keep_going:
         first = next(
             (o.error for o in failed if o.error is not None and o.status == "failed"), None
         )
@@ -893,7 +893,7 @@ def _deliver(store: Store, opts: BuildOptions, solve: SolveResult, work: Path) -
             manifests = [o.image.descriptor for o in ok if o.image is not None]
             desc = write_index(store, manifests, docker=opts.index_format == "docker")
         names = _name_result(store, desc, opts.tags)
-    error = _failure(solve)
+    error = _failure(solve, opts.keep_going)
     result = BuildResult(desc, names, solve, {}, error=error)
     if desc is not None:
         for spec in opts.outputs:
