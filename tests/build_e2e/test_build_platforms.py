@@ -217,3 +217,21 @@ COPY --from=tools /f /f
     scratch_only = make_context(tmp_path / "s", {}, "FROM scratch\nENV A=1\n")
     r = builder.build("--platform", "all", str(scratch_only), code=2)
     assert "--platform all" in r.error_line()
+
+
+def test_first_failure_stops_a_running_step_promptly(builder: Builder, tmp_path: Path) -> None:
+    import time
+
+    dockerfile = f"""\
+FROM {BASE}
+RUN if [ "$(uname -m)" = armv7l ]; then exit 9; fi; for i in $(seq 1 150); do echo tick $i; sleep 0.1; done
+"""
+    ctx = make_context(tmp_path / "ctx", {}, dockerfile)
+    started = time.monotonic()
+    r = builder.build(
+        "--platform", "linux/amd64,linux/arm/v7", "--progress", "json", str(ctx), code=7
+    )
+    assert time.monotonic() - started < 12  # the amd64 loop alone takes 15 s
+    assert "exit code: 9" in r.error_line()
+    statuses = {e["platform"]: e["status"] for e in r.events("platform")}
+    assert statuses == {"linux/amd64": "canceled", "linux/arm/v7": "failed"}

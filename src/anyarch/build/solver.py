@@ -258,6 +258,7 @@ class Solver:
         self.info: dict[str, StepInfo] = {}
         self._lock = threading.Lock()
         self._steps_run = 0
+        self._stopping = threading.Event()
         self._steps_cached = 0
 
     # -- 1. plan ------------------------------------------------------------------
@@ -521,7 +522,7 @@ class Solver:
                 step,
                 base,
                 sources,
-                on_line=lambda line: self.events.on_log(info, line),
+                on_line=lambda line: self._on_line(info, line),
                 content=self._layer_content(step),
             )
         except AnyarchError as err:
@@ -542,6 +543,12 @@ class Solver:
             self._steps_run += 1
         self.events.on_step(StepEvent(info, "done", False, time.monotonic() - started))
         return state
+
+    def _on_line(self, info: StepInfo, line: str) -> None:
+        """Pass a RUN's output on; once the build is stopping, end the step (the sandbox kills it)."""
+        if self._stopping.is_set():
+            raise _Canceled("canceled: another step failed", hint="fix the failing step")
+        self.events.on_log(info, line)
 
     def _layer_content(self, step: Step) -> str | None:
         """What a COPY/ADD reads, independent of the base: its context digest, or its source's key."""
@@ -658,6 +665,7 @@ class Solver:
                         errors[key] = err
                         if not self.request.keep_going:
                             cancel = True
+                            self._stopping.set()
                 launch(pool)
                 if cancel and not running:
                     for key in pending:
