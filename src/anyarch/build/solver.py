@@ -676,6 +676,7 @@ class Solver:
                     pending.clear()
                 finish_platforms()
         except BaseException:
+            self._stopping.set()  # Ctrl-C: running RUN steps end at their next output line
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
