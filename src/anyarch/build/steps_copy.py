@@ -60,7 +60,6 @@ __all__ = [
     "apply_copy",
     "apply_mode",
     "content_digest",
-    "is_tar_archive",
     "resolve_chown",
 ]
 
@@ -159,22 +158,6 @@ def _tar_header_ok(block: bytes) -> bool:
         return False
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:512])
     return want == unsigned
-
-
-def is_tar_archive(path: Path) -> str | None:
-    """The compression (``""`` for plain) if ``path`` is a tar archive ADD unpacks, else None."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        fh.seek(0)
-        compression = sniff(head)
-        try:
-            reader: IO[bytes] = open_decompressed(fh, compression) if compression else fh
-            block = reader.read(512)
-        except Exception:  # not what the magic said (a truncated or odd file): copy it
-            return None
-    if not _tar_header_ok(block):
-        return None
-    return compression or ""
 
 
 # --- downloads (ADD URL) ------------------------------------------------------------
