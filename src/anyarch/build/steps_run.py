@@ -98,7 +98,13 @@ def parse_secret(text: str) -> SecretSource:
         )
     if src is None and env is None:
         env = sid  # buildx: a bare id reads the environment variable of that name
-    return SecretSource(sid, Path(src).expanduser() if src else None, env)
+    path = Path(src).expanduser() if src else None
+    if path is not None and not path.is_file():
+        raise InvalidInputError(
+            f"--secret id={sid}: {src} is not a readable file",
+            hint="give the path of the file holding the secret: --secret id=ID,src=FILE",
+        )
+    return SecretSource(sid, path, env)
 
 
 # --- host directories for mounts ----------------------------------------------------
