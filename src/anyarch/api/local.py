@@ -270,11 +270,35 @@ def gc(store: Store) -> GcResult:
     """Remove blobs no stored image references, unpacked layers no image uses,
     and leftovers of interrupted writes."""
     from anyarch.build import snapshots
+    from anyarch.build.cache import BuildCache
 
     result = collect(store)
     with store.layout.collecting():
         snapshots.sweep_leftovers(store)
-        stale = snapshots.unreferenced_snapshots(store)
+        keep = list(BuildCache(store).chain_ids()) if (store.root / "cache").is_dir() else []
+        stale = snapshots.unreferenced_snapshots(store, keep=keep)
         snapshots.remove_snapshots(store, stale)
-    return dataclasses.replace(result, leftovers=result.leftovers + len(stale))
+        dead = _dead_build_dirs(store.root / "work")
+        for d in dead:
+            shutil.rmtree(d, ignore_errors=True)
+    return dataclasses.replace(result, leftovers=result.leftovers + len(stale) + len(dead))
+
+
+def _dead_build_dirs(work: Path) -> list[Path]:
+    """``work/build-<pid>-*`` directories whose process is gone (a crash or Ctrl-C)."""
+    out: list[Path] = []
+    if not work.is_dir():
+        return out
+    for d in work.iterdir():
+        parts = d.name.split("-")
+        if len(parts) < 3 or parts[0] != "build" or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            out.append(d)
+        except PermissionError:
+            continue
+    return out
 
