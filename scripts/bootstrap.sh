@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(docker-registry skopeo crun qemu-user-static binfmt-support
               openssh-server openssh-client busybox-static apache2-utils
-              python3-venv git jq)
+              python3-venv git jq buildah)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
