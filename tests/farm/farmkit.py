@@ -180,7 +180,6 @@ class SSHNode:
             "HOME": str(self.home),
             "XDG_CACHE_HOME": str(self.cache),
             "ANYARCH_STORE": str(self.store),
-            "ANYARCH_NODE_NAME": self.name,
         }
         return "\n".join(
             [

@@ -223,6 +223,19 @@ def test_unreachable_nodes_are_reported_quickly(farm: Farm, tmp_path: Path) -> N
         assert plan["linux/amd64"][:2] == ["f0", "NATIVE"]
         assert plan["linux/arm64"][:2] == ["f0", "EMULATED"]
         assert "skipped node f1" in r.out
+
+        # and the build itself: f1's platform is built elsewhere
+        (ctx / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+        meta = tmp_path / "meta.json"
+        r = farm.run(
+            "build", "--builder", "f", "--platform", "linux/amd64,linux/arm64",
+            "--metadata-file", str(meta), str(ctx), env=farm.env(ANYARCH_NODE_TIMEOUT="1"),
+        )  # fmt: skip
+        assert r.code == 0, r
+        assert "WARNING: node f1 skipped" in r.err
+        m = json.loads(meta.read_text())
+        assert m["anyarch.farm.nodes"] == {"linux/amd64": "f0", "linux/arm64": "f0"}
+        assert m["anyarch.farm"]["linux/arm64"]["mode"] == "emulated"
     finally:
         silent.close()
         for s in held:

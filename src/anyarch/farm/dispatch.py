@@ -246,6 +246,10 @@ class _Cancelled(Exception):
     pass
 
 
+class _CanceledOnNode(BuildError):
+    """The node's build stopped this platform because another of its platforms failed."""
+
+
 @dataclass
 class _Job:
     """The platforms one node builds in one ``anyarch build`` (shared stages run once)."""
@@ -383,6 +387,9 @@ class _Run:
             err = outcome.get(p.platform)
             if err is None:
                 self._finish(p, attempts[p.platform], "done", started)
+            elif isinstance(err, _CanceledOnNode):
+                attempts[p.platform].error = err.message
+                self._finish(p, attempts[p.platform], "cancelled", started)
             else:
                 attempts[p.platform].error = err.message
                 self.results[p.platform].error = err
@@ -538,7 +545,7 @@ class _Run:
                     hint=_hint_line(res.get("tail", [])) or "see the node's build output above",
                 )
             elif info.get("status") in ("canceled", "cancelled"):
-                outcome[p.platform] = BuildError(
+                outcome[p.platform] = _CanceledOnNode(
                     f"{p.platform} on node {p.node}: canceled after another platform failed",
                     hint="see the failure above; --keep-going builds the others anyway",
                 )
