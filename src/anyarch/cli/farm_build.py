@@ -564,6 +564,25 @@ def run_from_build_params(ctx: click.Context, builder: str) -> int:
             "--index-format docker is not supported with --builder", hint="drop it (OCI index)"
         )
     compression = p.get("compression")
+    extra: list[str] = []
+    for item in p.get("build_contexts") or ():
+        name, _, value = str(item).partition("=")
+        if not value.startswith("docker-image://"):
+            raise UsageError(
+                f"--build-context {item}: a local directory or layout is not sent to farm nodes",
+                hint="use docker-image://REF (each node pulls it), or build locally",
+            )
+        extra += ["--build-context", f"{name}={value}"]
+    for flag, key in (("--cache-from", "cache_from"), ("--cache-to", "cache_to")):
+        for item in p.get(key) or ():
+            if "type=registry" not in str(item).replace(" ", ""):
+                raise UsageError(
+                    f"{flag} {item}: only type=registry caches work with --builder",
+                    hint="every node reads and writes the cache in the registry itself",
+                )
+            extra += [flag, str(item)]
+    if p.get("jobs"):
+        extra += ["--jobs", str(p["jobs"])]
     node_args = forwarded_args(
         build_args=p.get("build_args", ()),
         target=p.get("target"),
@@ -573,6 +592,7 @@ def run_from_build_params(ctx: click.Context, builder: str) -> int:
         network=p.get("network"),
         source_date_epoch=p.get("source_date_epoch"),
         compression=compression if compression not in (None, "gzip") else None,
+        extra=extra,
     )
     progress = "quiet" if p.get("quiet") else str(p.get("progress") or "auto")
     return run_farm_build(
