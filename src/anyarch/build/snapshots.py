@@ -57,7 +57,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -75,11 +75,14 @@ __all__ = [
     "Mounted",
     "OverlayUnavailableError",
     "SnapshotMode",
+    "adopt_upper",
     "chain_ids",
+    "clone_snapshot",
     "overlay_available",
     "prepare_rootfs",
     "remove_snapshots",
     "resolve_mode",
+    "snapshot_exists",
     "snapshot_root",
     "sweep_leftovers",
     "unreferenced_snapshots",
@@ -320,6 +323,42 @@ class _Cache:
         finally:
             tmp_lock.release(unlink=True)
 
+    def publish(
+        self, chain: Digest, marker: dict[str, object], fill: Callable[[Path], None]
+    ) -> bool:
+        """Make the overlay-mode snapshot of ``chain`` with ``fill(fs_dir)`` unless it exists.
+
+        Same protocol as :meth:`_make`: exclusive lock (not waited for: a
+        holder is making or using it, so there is nothing to do), built in
+        ``.tmp``, marked complete, renamed into place.  True if made now.
+        """
+        final = self.dir(chain, "diff")
+        lock = self.lock(chain, "diff")
+        if not lock.acquire(fcntl.LOCK_EX, wait=False):
+            return False
+        try:
+            if (final / COMPLETE).is_file():
+                return False
+            if os.path.lexists(final):  # incomplete leftover: never trusted
+                host.remove_tree(final)
+            tmp, tmp_lock = self.new_tmp(f"{chain.hex[:16]}-")
+            try:
+                fs = tmp / "fs"
+                fill(fs)
+                host.syncfs(fs)
+                atomic_write_bytes(tmp / COMPLETE, json.dumps(marker, sort_keys=True).encode())
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(tmp, final)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    host.remove_tree(tmp)
+                raise
+            finally:
+                tmp_lock.release(unlink=True)
+            return True
+        finally:
+            lock.release()
+
     def _rel(self, path: Path) -> str:
         """A lower dir relative to the snapshots root: short options fit more layers in a page."""
         return os.path.relpath(path, self.root)
@@ -336,6 +375,89 @@ class _Cache:
             )
         for warning in stats.warnings:
             log.warning("%s", warning)
+
+
+# --- snapshots a build step already has on disk ---------------------------------------
+
+
+def _diff_marker(
+    chain: Digest, diff_id: Digest, parent: Digest | None, layer: Digest
+) -> dict[str, object]:
+    return {
+        "chainID": str(chain),
+        "diffID": str(diff_id),
+        "parent": str(parent) if parent else None,
+        "layer": str(layer),
+        "kind": "diff",
+    }
+
+
+def snapshot_exists(store: Store, chain: Digest) -> bool:
+    """Whether the overlay-mode snapshot of ``chain`` is complete."""
+    return (_Cache(store).dir(chain, "diff") / COMPLETE).is_file()
+
+
+def adopt_upper(
+    store: Store,
+    chain_id: Digest,
+    parent: Digest | None,
+    diff_id: Digest,
+    layer_digest: Digest,
+    upper_dir: Path,
+    *,
+    prepare: Callable[[Path], None] | None = None,
+) -> bool:
+    """Move an (unmounted) overlay upper dir into the cache as the snapshot of ``chain_id``.
+
+    The upper dir of a step that ran on overlayfs holds exactly its layer's
+    changes in overlay form, which is what an overlay-mode snapshot is, so
+    the next step need not extract the layer it just wrote.  ``prepare``
+    (called with ``upper_dir`` under the snapshot's lock, only when it is
+    about to be adopted) may adjust it first, e.g. clamp mtimes as the layer
+    did.  Does nothing when the snapshot exists or is being made; True if
+    ``upper_dir`` became the snapshot (it is gone from its old place then).
+    ``upper_dir`` must be on the store's filesystem (OSError otherwise).
+    """
+
+    def fill(fs: Path) -> None:
+        if prepare is not None:
+            prepare(upper_dir)
+        os.rename(upper_dir, fs)
+
+    return _Cache(store).publish(
+        chain_id, _diff_marker(chain_id, diff_id, parent, layer_digest), fill
+    )
+
+
+def clone_snapshot(
+    store: Store,
+    source_chain: Digest,
+    chain: Digest,
+    *,
+    parent: Digest | None,
+    diff_id: Digest,
+    layer_digest: Digest,
+) -> bool:
+    """Make the snapshot of ``chain`` as hard links to the complete one of ``source_chain``.
+
+    For a layer whose overlay diff is the same on two bases (the caller's
+    promise).  Holds a shared lease on the source while linking; True if the
+    snapshot was made now, False if the source is missing or ``chain`` exists.
+    """
+    cache = _Cache(store)
+    src_lock = cache.lock(source_chain, "diff")
+    src_lock.acquire(fcntl.LOCK_SH)
+    try:
+        src = cache.dir(source_chain, "diff")
+        if not (src / COMPLETE).is_file():
+            return False
+
+        def fill(fs: Path) -> None:
+            host.copy_tree(src / "fs", fs, hardlink=True)
+
+        return cache.publish(chain, _diff_marker(chain, diff_id, parent, layer_digest), fill)
+    finally:
+        src_lock.release()
 
 
 # --- mode -------------------------------------------------------------------------

@@ -18,25 +18,21 @@ hundred microseconds that doubles the cost of a big COPY.
   solver checks that the destination looks the same in both), its overlay
   diff is the same too.
 
-Both publish the way the snapshotter does -- built in ``.tmp`` under the
-snapshot's exclusive lock, marked complete, renamed into place -- and do
-nothing when the snapshot exists already.  This module reaches into the
-snapshotter's private layout; ``snapshots.py`` should offer these two
-operations itself (see the build report).
+Both use the snapshotter's own publishing (:func:`snapshots.adopt_upper`,
+:func:`snapshots.clone_snapshot`: built under the snapshot's exclusive lock,
+marked complete, renamed into place) and do nothing when the snapshot exists
+already; this module adds only what is about build steps (the layer's mtime
+clamp and dropped mount points).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from anyarch._util.fs import atomic_write_bytes
-from anyarch.build import rootfs as host
 from anyarch.build import snapshots
 from anyarch.oci import Digest
 from anyarch.store import Store
@@ -48,8 +44,7 @@ log = logging.getLogger(__name__)
 
 def exists(store: Store, chain: Digest) -> bool:
     """Whether the overlay-mode snapshot of ``chain`` is complete."""
-    cache = snapshots._Cache(store)
-    return (cache.dir(chain, "diff") / snapshots.COMPLETE).is_file()
+    return snapshots.snapshot_exists(store, chain)
 
 
 def _clamp(root: Path, epoch: int) -> None:
@@ -63,56 +58,6 @@ def _clamp(root: Path, epoch: int) -> None:
     st = os.lstat(root)
     if st.st_mtime_ns > limit:
         os.utime(root, ns=(min(st.st_atime_ns, limit), limit))
-
-
-def _publish(
-    store: Store,
-    chain: Digest,
-    marker: dict[str, object],
-    fill: object,
-) -> bool:
-    """Create the snapshot of ``chain`` with ``fill(fs_dir)`` unless it exists; True if made."""
-    cache = snapshots._Cache(store)
-    final = cache.dir(chain, "diff")
-    lock = cache.lock(chain, "diff")
-    if not lock.acquire(fcntl.LOCK_EX, wait=False):
-        return False  # someone else is making or using it
-    try:
-        if (final / snapshots.COMPLETE).is_file():
-            return False
-        if os.path.lexists(final):
-            host.remove_tree(final)
-        tmp, tmp_lock = cache.new_tmp(f"{chain.hex[:16]}-")
-        try:
-            fs = tmp / "fs"
-            fill(fs)  # type: ignore[operator]
-            host.syncfs(fs)
-            atomic_write_bytes(
-                tmp / snapshots.COMPLETE, json.dumps(marker, sort_keys=True).encode()
-            )
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(tmp, final)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                host.remove_tree(tmp)
-            raise
-        finally:
-            tmp_lock.release(unlink=True)
-        return True
-    finally:
-        lock.release()
-
-
-def _marker(
-    chain: Digest, diff_id: Digest, parent: Digest | None, layer: Digest
-) -> dict[str, object]:
-    return {
-        "chainID": str(chain),
-        "diffID": str(diff_id),
-        "parent": str(parent) if parent else None,
-        "layer": str(layer),
-        "kind": "diff",
-    }
 
 
 def adopt(
@@ -136,13 +81,12 @@ def adopt(
         with contextlib.suppress(OSError):
             os.rmdir(upper / rel)
 
-    def fill(fs: Path) -> None:
+    def prepare(upper_dir: Path) -> None:
         if epoch is not None:
-            _clamp(upper, epoch)
-        os.rename(upper, fs)
+            _clamp(upper_dir, epoch)
 
     try:
-        return _publish(store, chain, _marker(chain, diff_id, parent, layer), fill)
+        return snapshots.adopt_upper(store, chain, parent, diff_id, layer, upper, prepare=prepare)
     except OSError as exc:  # e.g. a store on another filesystem than the work dir
         log.debug("could not adopt %s as snapshot %s: %s", upper, chain, exc)
         return False
@@ -158,17 +102,6 @@ def clone(
     layer: Digest,
 ) -> bool:
     """Make the snapshot of ``chain`` as hard links to the one of ``source`` (same layer diff)."""
-    cache = snapshots._Cache(store)
-    src_lock = cache.lock(source, "diff")
-    src_lock.acquire(fcntl.LOCK_SH)
-    try:
-        src = cache.dir(source, "diff")
-        if not (src / snapshots.COMPLETE).is_file():
-            return False
-
-        def fill(fs: Path) -> None:
-            host.copy_tree(src / "fs", fs, hardlink=True)
-
-        return _publish(store, chain, _marker(chain, diff_id, parent, layer), fill)
-    finally:
-        src_lock.release()
+    return snapshots.clone_snapshot(
+        store, source, chain, parent=parent, diff_id=diff_id, layer_digest=layer
+    )
