@@ -29,6 +29,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -275,8 +276,16 @@ def run_command(
     work: Path,
     on_line: Callable[[str], None] | None = None,
     binfmt_dir: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
-    """Run one RUN step in ``rootfs`` (the step's writable root) and return how it ended."""
+    """Run one RUN step in ``rootfs`` (the step's writable root) and return how it ended.
+
+    ``cancel`` is the build's stop signal: once set, the process is killed
+    promptly even if it prints nothing, and
+    :class:`~anyarch.sandbox.runtime.RunCanceledError` is raised.
+    ``binfmt_dir`` None means the sandbox's default (``$ANYARCH_BINFMT_DIR``
+    or the kernel's).
+    """
     if spec.security == "insecure":
         raise BuildError(
             "RUN --security=insecure is not allowed",
@@ -306,11 +315,13 @@ def run_command(
             mounts=prepared.mounts,
             platform=platform,
         )
-        if binfmt_dir is not None:
-            return sandbox_execute(
-                run_spec, stdout_cb=on_line, stderr_cb=on_line, binfmt_dir=binfmt_dir
-            )
-        return sandbox_execute(run_spec, stdout_cb=on_line, stderr_cb=on_line)
+        return sandbox_execute(
+            run_spec,
+            stdout_cb=on_line,
+            stderr_cb=on_line,
+            binfmt_dir=binfmt_dir,
+            cancel=cancel,
+        )
 
 
 def make_directory(rootfs: Path, path: str, user: str) -> None:

@@ -60,6 +60,29 @@ MAX_LINE = 64 * 1024
 _HYBRID_UNIFIED = "/sys/fs/cgroup/unified"
 
 
+ENV_BINFMT_DIR = "ANYARCH_BINFMT_DIR"
+"""Where binfmt_misc entries are read (tests point it at a fake or empty dir)."""
+
+_CANCEL_HINT = "the build stopped (another step failed, or it was interrupted)"
+
+
+class RunCanceledError(BuildError):
+    """The run was stopped through its ``cancel`` event (the container was killed)."""
+
+
+class _Canceled:
+    """The type of :data:`_CANCELED`, the wait result of a canceled run."""
+
+
+_CANCELED = _Canceled()
+
+
+def default_binfmt_dir() -> Path:
+    """``$ANYARCH_BINFMT_DIR`` if set, else the kernel's ``/proc/sys/fs/binfmt_misc``."""
+    value = os.environ.get(ENV_BINFMT_DIR, "").strip()
+    return Path(value) if value else BINFMT_DIR
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """An OCI runtime binary: ``name`` is ``crun`` or ``runc``."""
@@ -234,7 +257,8 @@ def execute(
     timeout: float | None = None,
     runtime: Runtime | None = None,
     tail_lines: int = DEFAULT_TAIL_LINES,
-    binfmt_dir: Path = BINFMT_DIR,
+    binfmt_dir: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run ``spec`` to completion; the exit code and output tail, never an exit-code error.
 
@@ -242,6 +266,11 @@ def execute(
     RuntimeMissingError, BuildError (unknown user, timeout) and
     HostCapabilityError before or around the run; a non-zero exit is a
     result (:meth:`RunResult.check` turns it into BuildError).
+
+    ``cancel``: once set (another part of the build failed, Ctrl-C), the
+    process is killed within a fraction of a second -- whether or not it
+    prints anything -- and :class:`RunCanceledError` is raised.
+    ``binfmt_dir`` defaults to ``$ANYARCH_BINFMT_DIR``, else the kernel's.
     """
     if spec.terminal:
         raise ValueError("RunSpec.terminal=True is not supported: output is streamed as lines")
@@ -253,7 +282,7 @@ def execute(
     rt = runtime or find_runtime()
     emulation: EmulationStatus | None = None
     if spec.platform:
-        emulation = require(spec.platform, binfmt_dir=binfmt_dir)
+        emulation = require(spec.platform, binfmt_dir=binfmt_dir or default_binfmt_dir())
     user = resolve_user(spec.rootfs, spec.user)
 
     bundle = Path(tempfile.mkdtemp(prefix="anyarch-run-"))
@@ -275,6 +304,11 @@ def execute(
         for dest, is_dir in _mount_stub_plan(config):
             stubs += ensure_in_root(spec.rootfs, dest, is_dir=is_dir)
 
+        if cancel is not None and cancel.is_set():
+            raise RunCanceledError(
+                f"process {shlex.join(spec.args)!r} was canceled before it started",
+                hint=_CANCEL_HINT,
+            )
         cmd = _runtime_command(rt, state, "run", "--bundle", str(bundle), container_id)
         proc = subprocess.Popen(
             _wrap_for_hybrid(rt, cmd),
@@ -290,7 +324,13 @@ def execute(
             _LinePump(proc.stdout, stdout_cb, tail, lock),
             _LinePump(proc.stderr, stderr_cb, tail, lock),
         ]
-        code = _wait(proc, pumps, None if timeout is None else started + timeout)
+        code = _wait(proc, pumps, None if timeout is None else started + timeout, cancel)
+        if isinstance(code, _Canceled):
+            _kill(rt, state, container_id, proc)
+            raise RunCanceledError(
+                f"process {shlex.join(spec.args)!r} was canceled and killed",
+                hint=_CANCEL_HINT,
+            )
         if code is None:
             _kill(rt, state, container_id, proc)
             raise BuildError(
@@ -328,17 +368,23 @@ def execute(
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], pumps: list[_LinePump], deadline: float | None
-) -> int | None:
-    """The exit code, or None at the deadline; a callback error stops the wait.
+    proc: subprocess.Popen[bytes],
+    pumps: list[_LinePump],
+    deadline: float | None,
+    cancel: threading.Event | None = None,
+) -> int | _Canceled | None:
+    """The exit code, None at the deadline, ``_CANCELED`` once ``cancel`` is set.
 
-    Polls in short steps so that a callback that raised (the caller wants
-    out) or the deadline is acted on within a fraction of a second.
+    A callback error stops the wait.  Polls in short steps so that a
+    callback that raised (the caller wants out), the cancel event or the
+    deadline is acted on within a fraction of a second.
     """
     while True:
         for pump in pumps:
             if pump.error is not None:
                 raise pump.error
+        if cancel is not None and cancel.is_set():
+            return _CANCELED
         step = 0.1
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -379,8 +425,14 @@ def run(
     stderr_cb: LineCallback | None = None,
     timeout: float | None = None,
     runtime: Runtime | None = None,
+    cancel: threading.Event | None = None,
 ) -> int:
     """Run ``spec`` and return its exit code (see :func:`execute` for the details)."""
     return execute(
-        spec, stdout_cb=stdout_cb, stderr_cb=stderr_cb, timeout=timeout, runtime=runtime
+        spec,
+        stdout_cb=stdout_cb,
+        stderr_cb=stderr_cb,
+        timeout=timeout,
+        runtime=runtime,
+        cancel=cancel,
     ).exit_code
