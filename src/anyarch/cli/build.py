@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import click
 
+from anyarch.cli.farm_build import farm_builder, farm_options, run_from_build_params
 from anyarch.cli.output import table
 from anyarch.errors import NotFoundError, UsageError
 
@@ -492,6 +493,7 @@ def _read_dockerfile(
     help="Read binfmt_misc registrations from here.",
 )
 @click.argument("context")
+@farm_options
 @click.pass_context
 def build_cmd(
     ctx: click.Context,
@@ -526,8 +528,15 @@ def build_cmd(
     authfile: str | None,
     binfmt_dir: Path | None,
     context: str,
-) -> None:
+    builder: str | None = None,
+    plan_only: bool = False,
+    require_native: bool = False,
+    node_push: bool = False,
+) -> int | None:
     """Build an image from a Dockerfile and a context directory (- reads a tar on stdin)."""
+    farm = farm_builder(builder, force=plan_only or require_native or node_push)
+    if farm is not None:
+        return run_from_build_params(ctx, farm)
     from anyarch.api.build import (
         BuildOptions,
         build,
@@ -622,6 +631,7 @@ def build_cmd(
             for n in result.pushed:
                 out._write(f"pushed {n}")
     result.raise_for_failure()
+    return None
 
 
 def _dockerfile_from_stdin(data: bytes) -> tuple[str, str, bool]:

@@ -54,6 +54,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("doctor", "doctor_cmd"),
     "verify": ("verify", "verify_cmd"),
     "check": ("check", "check_cmd"),
+    "context": ("context", "context_group"),
+    "builder": ("builder", "builder_group"),
+    "farm-node": ("farm_node", "farm_node_group"),
 }
 
 
