@@ -493,6 +493,7 @@ def _read_dockerfile(
     help="Read binfmt_misc registrations from here.",
 )
 @click.argument("context")
+@click.option("--verify", is_flag=True, help="Run 'anyarch verify' on the result; its errors fail the build.")
 @farm_options
 @click.pass_context
 def build_cmd(
@@ -528,6 +529,7 @@ def build_cmd(
     authfile: str | None,
     binfmt_dir: Path | None,
     context: str,
+    verify: bool = False,
     builder: str | None = None,
     plan_only: bool = False,
     require_native: bool = False,
@@ -631,7 +633,24 @@ def build_cmd(
             for n in result.pushed:
                 out._write(f"pushed {n}")
     result.raise_for_failure()
+    if verify and result.descriptor is not None:
+        _verify_result(store, str(result.descriptor.digest))
     return None
+
+
+def _verify_result(store: object, digest: str) -> None:
+    """``--verify``: run ``anyarch verify`` on what was just built; errors fail the build."""
+    from anyarch.cli.verify import render_text
+    from anyarch.errors import BuildError
+    from anyarch.verify import verify_reference
+
+    report = verify_reference(store, f"store:{digest}")  # type: ignore[arg-type]
+    click.echo(render_text(report, False), err=True)
+    if report.failed(False):
+        raise BuildError(
+            f"the image built ({digest[:19]}) failed verification",
+            hint="the findings above name the platform and file; 'anyarch verify' shows them again",
+        )
 
 
 def _dockerfile_from_stdin(data: bytes) -> tuple[str, str, bool]:
