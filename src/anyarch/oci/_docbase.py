@@ -4,18 +4,23 @@ Both are "top-level" documents addressed by the digest of their exact bytes,
 so both keep ``raw`` and derive ``digest``/``size`` from it; both carry
 ``schemaVersion: 2``, an optional ``mediaType`` that must agree with the media
 type they were served as, and optional ``subject``/``artifactType``/``annotations``.
+Both are also written the same way (:func:`document_json`, :func:`encode_built`)
+and described the same way (:func:`descriptor_of`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from anyarch._util import canonjson
 from anyarch.errors import InvalidDocumentError, UnsupportedMediaTypeError
-from anyarch.oci import mediatype
-from anyarch.oci._frozen import FrozenMap, freeze
+from anyarch.oci import mediatype, validate
+from anyarch.oci._frozen import FrozenMap, freeze, thaw
 from anyarch.oci._jsonread import Fields, fail
 from anyarch.oci.descriptor import Descriptor
+from anyarch.oci.digest import Digest
+from anyarch.oci.platform import Platform
 
 Family = Literal["manifest", "index"]
 
@@ -131,3 +136,83 @@ def check_build_common(
             f"cannot build {what}: extra fields {clash} are modelled fields",
             hint="pass them as arguments instead",
         )
+
+
+def build_media_type(media_type: str, family: Family) -> str:
+    """The essence of ``media_type`` for a new document; raises unless it is of ``family``."""
+    if family == "manifest":
+        ok, article, choices = (
+            mediatype.is_manifest(media_type),
+            "a manifest",
+            (mediatype.OCI_MANIFEST, mediatype.DOCKER_MANIFEST),
+        )
+    else:
+        ok, article, choices = (
+            mediatype.is_index(media_type),
+            "an index",
+            (mediatype.OCI_INDEX, mediatype.DOCKER_MANIFEST_LIST),
+        )
+    if not ok:
+        raise UnsupportedMediaTypeError(
+            f"cannot build {article} with media type {media_type!r}",
+            hint=f"use {choices[0]} or {choices[1]}",
+        )
+    return mediatype.essence(media_type)
+
+
+def document_json(
+    media_type: str,
+    body: Mapping[str, Any],
+    *,
+    annotations: Mapping[str, str] | None,
+    subject: Descriptor | None,
+    artifact_type: str | None,
+    extra: Mapping[str, Any] | None,
+    schema_version: int = 2,
+) -> dict[str, Any]:
+    """A document as a JSON object: ``extra`` fields first, then the header,
+    ``artifactType``, the family's own ``body`` fields, ``subject`` and ``annotations``
+    (the last three only when set)."""
+    doc: dict[str, Any] = {k: thaw(v) for k, v in (extra or {}).items()}
+    doc["schemaVersion"] = schema_version
+    doc["mediaType"] = media_type
+    if artifact_type:
+        doc["artifactType"] = artifact_type
+    doc.update(body)
+    if subject is not None:
+        doc["subject"] = subject.to_json()
+    if annotations:
+        doc["annotations"] = dict(annotations)
+    return doc
+
+
+def encode_built(doc: Mapping[str, Any], media_type: str, family: Family) -> bytes:
+    """``doc`` in canonical JSON, checked with image-spec's validator."""
+    raw = canonjson.dumps(doc)
+    validate.validate(raw, media_type, what=family)
+    return raw
+
+
+class _Addressed(Protocol):
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def digest(self) -> Digest: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def artifact_type(self) -> str | None: ...
+
+
+def descriptor_of(
+    doc: _Addressed, platform: Platform | None, annotations: Mapping[str, str] | None
+) -> Descriptor:
+    """A descriptor pointing at ``doc`` (a manifest or an index)."""
+    return Descriptor(
+        doc.media_type,
+        doc.digest,
+        doc.size,
+        platform=platform,
+        annotations=annotations or {},
+        artifact_type=doc.artifact_type,
+    )

@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any
 
-from anyarch._util import canonjson
 from anyarch.errors import ImageNotFoundError, InvalidDocumentError, UnsupportedMediaTypeError
-from anyarch.oci import _docbase, mediatype, validate
-from anyarch.oci._frozen import FrozenMap, thaw
+from anyarch.oci import _docbase, mediatype
+from anyarch.oci._frozen import FrozenMap
 from anyarch.oci._jsonread import Fields, load_object
 from anyarch.oci.descriptor import Descriptor
 from anyarch.oci.digest import Digest
@@ -116,12 +115,7 @@ class Index:
         A Docker manifest list needs a platform on every entry (Docker's spec
         requires it); an OCI index does not.
         """
-        if not mediatype.is_index(media_type):
-            raise UnsupportedMediaTypeError(
-                f"cannot build an index with media type {media_type!r}",
-                hint=f"use {mediatype.OCI_INDEX} or {mediatype.DOCKER_MANIFEST_LIST}",
-            )
-        media_type = mediatype.essence(media_type)
+        media_type = _docbase.build_media_type(media_type, "index")
         if not all(isinstance(d, Descriptor) for d in manifests):
             raise InvalidDocumentError(
                 "cannot build an index: its entries must be Descriptors",
@@ -138,23 +132,15 @@ class Index:
         _docbase.check_build_common(
             "an index", media_type, annotations, subject, artifact_type, extra, _KNOWN
         )
-        doc: dict[str, Any] = {k: thaw(v) for k, v in (extra or {}).items()}
-        doc.update(
-            {
-                "schemaVersion": 2,
-                "mediaType": media_type,
-                "manifests": [d.to_json() for d in manifests],
-            }
+        doc = _docbase.document_json(
+            media_type,
+            {"manifests": [d.to_json() for d in manifests]},
+            annotations=annotations,
+            subject=subject,
+            artifact_type=artifact_type,
+            extra=extra,
         )
-        if artifact_type:
-            doc["artifactType"] = artifact_type
-        if subject is not None:
-            doc["subject"] = subject.to_json()
-        if annotations:
-            doc["annotations"] = dict(annotations)
-        raw = canonjson.dumps(doc)
-        validate.validate(raw, media_type, what="index")
-        return cls(raw, media_type)
+        return cls(_docbase.encode_built(doc, media_type, "index"), media_type)
 
     def _rebuild(self, manifests: Sequence[Descriptor]) -> Index:
         return Index.build(
@@ -218,17 +204,15 @@ class Index:
 
     def to_json(self) -> dict[str, Any]:
         """The parsed view as a JSON object (unknown top-level fields included)."""
-        doc: dict[str, Any] = {k: thaw(v) for k, v in self.extra.items()}
-        doc["schemaVersion"] = self.schema_version
-        doc["mediaType"] = self.media_type
-        if self.artifact_type:
-            doc["artifactType"] = self.artifact_type
-        doc["manifests"] = [d.to_json() for d in self.manifests]
-        if self.subject is not None:
-            doc["subject"] = self.subject.to_json()
-        if self.annotations:
-            doc["annotations"] = dict(self.annotations)
-        return doc
+        return _docbase.document_json(
+            self.media_type,
+            {"manifests": [d.to_json() for d in self.manifests]},
+            annotations=self.annotations,
+            subject=self.subject,
+            artifact_type=self.artifact_type,
+            extra=self.extra,
+            schema_version=self.schema_version,
+        )
 
     def descriptor(
         self,
@@ -237,14 +221,7 @@ class Index:
         annotations: Mapping[str, str] | None = None,
     ) -> Descriptor:
         """A descriptor pointing at this index (e.g. for ``index.json`` of a layout)."""
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            self.size,
-            platform=platform,
-            annotations=annotations or {},
-            artifact_type=self.artifact_type,
-        )
+        return _docbase.descriptor_of(self, platform, annotations)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Index):

@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any
 
-from anyarch._util import canonjson
 from anyarch.errors import InvalidDocumentError, UnsupportedMediaTypeError
-from anyarch.oci import _docbase, mediatype, validate
-from anyarch.oci._frozen import FrozenMap, thaw
+from anyarch.oci import _docbase, mediatype
+from anyarch.oci._frozen import FrozenMap
 from anyarch.oci._jsonread import Fields, load_object
 from anyarch.oci.descriptor import Descriptor
 from anyarch.oci.digest import Digest
@@ -113,12 +112,7 @@ class Manifest:
         valid: e.g. no layers (the image-spec schema needs at least one), or a
         descriptor URL that is not absolute.
         """
-        if not mediatype.is_manifest(media_type):
-            raise UnsupportedMediaTypeError(
-                f"cannot build a manifest with media type {media_type!r}",
-                hint=f"use {mediatype.OCI_MANIFEST} or {mediatype.DOCKER_MANIFEST}",
-            )
-        media_type = mediatype.essence(media_type)
+        media_type = _docbase.build_media_type(media_type, "manifest")
         if not isinstance(config, Descriptor) or not all(isinstance(d, Descriptor) for d in layers):
             raise InvalidDocumentError(
                 "cannot build a manifest: config and layers must be Descriptors",
@@ -133,24 +127,15 @@ class Manifest:
         _docbase.check_build_common(
             "a manifest", media_type, annotations, subject, artifact_type, extra, _KNOWN
         )
-        doc: dict[str, Any] = {k: thaw(v) for k, v in (extra or {}).items()}
-        doc.update(
-            {
-                "schemaVersion": 2,
-                "mediaType": media_type,
-                "config": config.to_json(),
-                "layers": [d.to_json() for d in layers],
-            }
+        doc = _docbase.document_json(
+            media_type,
+            {"config": config.to_json(), "layers": [d.to_json() for d in layers]},
+            annotations=annotations,
+            subject=subject,
+            artifact_type=artifact_type,
+            extra=extra,
         )
-        if artifact_type:
-            doc["artifactType"] = artifact_type
-        if subject is not None:
-            doc["subject"] = subject.to_json()
-        if annotations:
-            doc["annotations"] = dict(annotations)
-        raw = canonjson.dumps(doc)
-        validate.validate(raw, media_type, what="manifest")
-        return cls(raw, media_type)
+        return cls(_docbase.encode_built(doc, media_type, "manifest"), media_type)
 
     @property
     def size(self) -> int:
@@ -159,18 +144,15 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         """The parsed view as a JSON object (unknown top-level fields included)."""
-        doc: dict[str, Any] = {k: thaw(v) for k, v in self.extra.items()}
-        doc["schemaVersion"] = self.schema_version
-        doc["mediaType"] = self.media_type
-        if self.artifact_type:
-            doc["artifactType"] = self.artifact_type
-        doc["config"] = self.config.to_json()
-        doc["layers"] = [d.to_json() for d in self.layers]
-        if self.subject is not None:
-            doc["subject"] = self.subject.to_json()
-        if self.annotations:
-            doc["annotations"] = dict(self.annotations)
-        return doc
+        return _docbase.document_json(
+            self.media_type,
+            {"config": self.config.to_json(), "layers": [d.to_json() for d in self.layers]},
+            annotations=self.annotations,
+            subject=self.subject,
+            artifact_type=self.artifact_type,
+            extra=self.extra,
+            schema_version=self.schema_version,
+        )
 
     def descriptor(
         self,
@@ -179,14 +161,7 @@ class Manifest:
         annotations: Mapping[str, str] | None = None,
     ) -> Descriptor:
         """A descriptor pointing at this manifest, e.g. for an index entry."""
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            self.size,
-            platform=platform,
-            annotations=annotations or {},
-            artifact_type=self.artifact_type,
-        )
+        return _docbase.descriptor_of(self, platform, annotations)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Manifest):
