@@ -33,7 +33,7 @@ from pathlib import Path
 
 from anyarch.errors import NodeError
 from anyarch.farm.config import Endpoint
-from anyarch.farm.transport import Completed, shell_command
+from anyarch.farm.transport import Completed, complete, popen_piped, shell_command
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 _PERSIST_SECONDS = 30
@@ -170,16 +170,20 @@ class SSHTransport:
                 raise self.unreachable(err)
             self._master_started = True
 
+    def _control_op(self, op: str) -> int:
+        """``ssh -O op`` on the master connection: its exit status (raises on a 10s timeout)."""
+        return subprocess.run(
+            [*self._base(), "-O", op, self._destination()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        ).returncode
+
     def _check_master(self) -> bool:
         try:
-            rc = subprocess.run(
-                [*self._base(), "-O", "check", self._destination()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=10,
-                check=False,
-            ).returncode
+            rc = self._control_op("check")
         except subprocess.TimeoutExpired:
             return False
         return rc == 0
@@ -205,7 +209,7 @@ class SSHTransport:
     ) -> subprocess.Popen[bytes]:
         if self._control is None:
             self.connect()
-        return subprocess.Popen(
+        return popen_piped(
             [
                 *self._base(),
                 "-o",
@@ -214,10 +218,7 @@ class SSHTransport:
                 self._destination(),
                 shell_command(argv, env),
             ],
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+            stdin=stdin,
         )
 
     def run(
@@ -228,14 +229,7 @@ class SSHTransport:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Completed:
-        proc = self.start(argv, env=env)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            return Completed(124, out, err + b"\ntimed out")
-        return Completed(proc.returncode, out, err)
+        return complete(self.start(argv, env=env), input, timeout)
 
     def close(self) -> None:
         """Stop the master connection this transport started."""
@@ -244,14 +238,7 @@ class SSHTransport:
                 return
             self._master_started = False
             with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                subprocess.run(
-                    [*self._base(), "-O", "exit", self._destination()],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=10,
-                    check=False,
-                )
+                self._control_op("exit")
 
 
 def is_connection_failure(result: Completed) -> bool:

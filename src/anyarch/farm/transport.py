@@ -76,6 +76,40 @@ def shell_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> 
     return f"env {prefix} {cmd}" if prefix else cmd
 
 
+def popen_piped(
+    argv: Sequence[str],
+    *,
+    stdin: int | None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` here in a new session, stdout/stderr piped (stdin ``None``: /dev/null).
+
+    ``env`` ``None`` inherits this process's environment.  Every transport starts
+    its local process (the command itself, or the ``ssh`` client) this way.
+    """
+    return subprocess.Popen(
+        list(argv),
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def complete(
+    proc: subprocess.Popen[bytes], input: bytes | None, timeout: float | None
+) -> Completed:
+    """Feed ``input`` to ``proc`` and wait for it; past ``timeout`` it is killed (exit 124)."""
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return Completed(124, out, err + b"\ntimed out")
+    return Completed(proc.returncode, out, err)
+
+
 def self_command() -> list[str]:
     """How to start the anyarch that is running now (the local node runs the same program).
 
@@ -129,14 +163,7 @@ class LocalTransport:
         full_env.update(self.env)
         if env:
             full_env.update(env)
-        return subprocess.Popen(
-            list(argv),
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            start_new_session=True,
-        )
+        return popen_piped(argv, stdin=stdin, env=full_env)
 
     def run(
         self,
@@ -146,14 +173,7 @@ class LocalTransport:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Completed:
-        proc = self.start(argv, env=env)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            return Completed(124, out, err + b"\ntimed out")
-        return Completed(proc.returncode, out, err)
+        return complete(self.start(argv, env=env), input, timeout)
 
     def close(self) -> None:
         return None
