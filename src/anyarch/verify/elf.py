@@ -228,6 +228,13 @@ class ElfInfo:
         return self.machine == EM_ARM and self.bits == 32 and self.shnum > 0
 
 
+#: The ELF header after ``e_ident`` (from ``e_type`` to ``e_shstrndx``) by class:
+#: only ``e_entry``, ``e_phoff`` and ``e_shoff`` are wider in 64-bit files.
+_EHDR_FORMAT = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
+#: Where that header ends: the bytes a file of each class must at least have.
+_EHDR_END = {32: 52, 64: 64}
+
+
 def parse_elf(head: bytes) -> ElfInfo | None:
     """Parse the start of a file; None if it is not a usable ELF header.
 
@@ -243,41 +250,24 @@ def parse_elf(head: bytes) -> ElfInfo | None:
     bits = 32 if ei_class == 1 else 64
     big = ei_data == 2
     e = ">" if big else "<"
+    if len(head) < _EHDR_END[bits]:
+        return None
     try:
-        if bits == 32:
-            (
-                etype,
-                machine,
-                _v,
-                _entry,
-                phoff,
-                shoff,
-                flags,
-                _eh,
-                phentsize,
-                phnum,
-                shentsize,
-                shnum,
-                _shstrndx,
-            ) = struct.unpack_from(e + "HHIIIIIHHHHHH", head, 16)
-        else:
-            if len(head) < 64:
-                return None
-            (
-                etype,
-                machine,
-                _v,
-                _entry,
-                phoff,
-                shoff,
-                flags,
-                _eh,
-                phentsize,
-                phnum,
-                shentsize,
-                shnum,
-                _shstrndx,
-            ) = struct.unpack_from(e + "HHIQQQIHHHHHH", head, 16)
+        (
+            etype,
+            machine,
+            _v,
+            _entry,
+            phoff,
+            shoff,
+            flags,
+            _eh,
+            phentsize,
+            phnum,
+            shentsize,
+            shnum,
+            _shstrndx,
+        ) = struct.unpack_from(e + _EHDR_FORMAT[bits], head, 16)
     except struct.error:
         return None
     interp, seen = _interpreter(head, e, bits, phoff, phentsize, phnum)
