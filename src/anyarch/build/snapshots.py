@@ -274,10 +274,8 @@ class _Cache:
         self, layer: _Layer, parent: Digest | None, below: list[Path], kind: _Kind, final: Path
     ) -> None:
         """Extract ``layer`` into a temp dir, mark it complete, rename it into place (lock held)."""
-        if os.path.lexists(final):  # left by an older or interrupted writer: never trusted
-            host.remove_tree(final)
-        tmp, tmp_lock = self.new_tmp(f"{layer.chain_id.hex[:16]}-")
-        try:
+
+        def fill(tmp: Path) -> None:
             fs = tmp / "fs"
             if kind == "full":
                 if below:
@@ -305,23 +303,9 @@ class _Cache:
                     host.unmount(tmp / "merged")
                 host.remove_tree(tmp / "work")
                 os.rmdir(tmp / "merged")
-            host.syncfs(fs)
-            marker = {
-                "chainID": str(layer.chain_id),
-                "diffID": str(layer.diff_id),
-                "parent": str(parent) if parent else None,
-                "layer": str(layer.blob.digest),
-                "kind": kind,
-            }
-            atomic_write_bytes(tmp / COMPLETE, json.dumps(marker, sort_keys=True).encode())
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(tmp, final)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                host.remove_tree(tmp)
-            raise
-        finally:
-            tmp_lock.release(unlink=True)
+
+        marker = _marker(layer.chain_id, layer.diff_id, parent, layer.blob.digest, kind)
+        self._write(layer.chain_id, final, marker, fill)
 
     def publish(
         self, chain: Digest, marker: dict[str, object], fill: Callable[[Path], None]
@@ -339,25 +323,40 @@ class _Cache:
         try:
             if (final / COMPLETE).is_file():
                 return False
-            if os.path.lexists(final):  # incomplete leftover: never trusted
-                host.remove_tree(final)
-            tmp, tmp_lock = self.new_tmp(f"{chain.hex[:16]}-")
-            try:
-                fs = tmp / "fs"
-                fill(fs)
-                host.syncfs(fs)
-                atomic_write_bytes(tmp / COMPLETE, json.dumps(marker, sort_keys=True).encode())
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(tmp, final)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    host.remove_tree(tmp)
-                raise
-            finally:
-                tmp_lock.release(unlink=True)
+            self._write(chain, final, marker, lambda tmp: fill(tmp / "fs"))
             return True
         finally:
             lock.release()
+
+    def _write(
+        self,
+        chain: Digest,
+        final: Path,
+        marker: dict[str, object],
+        fill: Callable[[Path], None],
+    ) -> None:
+        """Build the snapshot ``final`` of ``chain`` in a fresh temp dir and rename it into place.
+
+        The caller holds the snapshot's exclusive lock.  An incomplete leftover
+        at ``final`` is removed first (never trusted); ``fill(tmp)`` makes
+        ``tmp / "fs"``, which is synced before the ``COMPLETE`` marker is
+        written; on any error the temp dir is removed.
+        """
+        if os.path.lexists(final):  # left by an older or interrupted writer: never trusted
+            host.remove_tree(final)
+        tmp, tmp_lock = self.new_tmp(f"{chain.hex[:16]}-")
+        try:
+            fill(tmp)
+            host.syncfs(tmp / "fs")
+            atomic_write_bytes(tmp / COMPLETE, json.dumps(marker, sort_keys=True).encode())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(tmp, final)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                host.remove_tree(tmp)
+            raise
+        finally:
+            tmp_lock.release(unlink=True)
 
     def _rel(self, path: Path) -> str:
         """A lower dir relative to the snapshots root: short options fit more layers in a page."""
@@ -380,15 +379,16 @@ class _Cache:
 # --- snapshots a build step already has on disk ---------------------------------------
 
 
-def _diff_marker(
-    chain: Digest, diff_id: Digest, parent: Digest | None, layer: Digest
+def _marker(
+    chain: Digest, diff_id: Digest, parent: Digest | None, layer: Digest, kind: _Kind = "diff"
 ) -> dict[str, object]:
+    """What a snapshot's ``COMPLETE`` file records about it."""
     return {
         "chainID": str(chain),
         "diffID": str(diff_id),
         "parent": str(parent) if parent else None,
         "layer": str(layer),
-        "kind": "diff",
+        "kind": kind,
     }
 
 
@@ -424,9 +424,7 @@ def adopt_upper(
             prepare(upper_dir)
         os.rename(upper_dir, fs)
 
-    return _Cache(store).publish(
-        chain_id, _diff_marker(chain_id, diff_id, parent, layer_digest), fill
-    )
+    return _Cache(store).publish(chain_id, _marker(chain_id, diff_id, parent, layer_digest), fill)
 
 
 def clone_snapshot(
@@ -455,7 +453,7 @@ def clone_snapshot(
         def fill(fs: Path) -> None:
             host.copy_tree(src / "fs", fs, hardlink=True)
 
-        return cache.publish(chain, _diff_marker(chain, diff_id, parent, layer_digest), fill)
+        return cache.publish(chain, _marker(chain, diff_id, parent, layer_digest), fill)
     finally:
         src_lock.release()
 
