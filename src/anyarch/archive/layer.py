@@ -76,7 +76,7 @@ class _Tee(io.RawIOBase):
 def write_layer(entries: Iterable[Entry], sink: IO[bytes], *, compress: bool = True) -> LayerResult:
     """Write ``entries`` (sorted by path) as a tar layer to ``sink``."""
     tee = _Tee(sink, compress)
-    with tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         for e in sorted(entries, key=lambda x: x.path):
             ti = tarfile.TarInfo(e.path + ("/" if e.kind == "dir" else ""))
             ti.mode, ti.uid, ti.gid, ti.mtime = e.mode, e.uid, e.gid, e.mtime
