@@ -100,6 +100,8 @@ class Session:
     cache: BuildCache | None = None
     downloads: Downloads = dataclasses.field(init=False)
     clones: dict[str, str] = dataclasses.field(default_factory=dict, init=False)
+    #: set when the build stops (a step failed, Ctrl-C): running RUNs are killed
+    cancel: threading.Event = dataclasses.field(default_factory=threading.Event, init=False)
     flights: _Flights = dataclasses.field(default_factory=lambda: _Flights(), init=False)
     _context: SourceTree | None = dataclasses.field(default=None, init=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False)
@@ -255,6 +257,7 @@ def _run(
         work=session.work,
         on_line=on_line,
         binfmt_dir=session.binfmt_dir,
+        cancel=session.cancel,
     )
     if result.exit_code != 0:
         last = [line for line in result.tail if line.strip()][-3:]

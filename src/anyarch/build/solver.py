@@ -72,6 +72,7 @@ from anyarch.plan import (
     required_images,
 )
 from anyarch.sandbox.binfmt import BINFMT_DIR, probe, require
+from anyarch.sandbox.runtime import RunCanceledError
 
 __all__ = [
     "BaseImage",
@@ -258,7 +259,7 @@ class Solver:
         self.info: dict[str, StepInfo] = {}
         self._lock = threading.Lock()
         self._steps_run = 0
-        self._stopping = threading.Event()
+        self._stopping = session.cancel  # one event: the sandbox kills running RUNs on it
         self._steps_cached = 0
 
     # -- 1. plan ------------------------------------------------------------------
@@ -604,11 +605,13 @@ class Solver:
                     continue
                 keys = needs[pp.platform]
                 found = [errors[s.key] for s in pp.steps if s.key in errors]
-                real = [e for e in found if not isinstance(e, _Canceled)]
+                real = [e for e in found if not isinstance(e, (_Canceled, RunCanceledError))]
                 bad = (real or found)[0] if found else None
                 elapsed = time.monotonic() - started
                 if bad is not None:
-                    status: Status = "canceled" if isinstance(bad, _Canceled) else "failed"
+                    status: Status = (
+                        "canceled" if isinstance(bad, (_Canceled, RunCanceledError)) else "failed"
+                    )
                     outcome = PlatformOutcome(
                         pp.platform, status, hows[pp.platform], elapsed, error=bad
                     )
