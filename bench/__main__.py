@@ -1,6 +1,6 @@
 """``python -m bench BENCHMARK [options]``; with no benchmark, run them all.
 
-Benchmarks: registry-copy, copy-experiments, frontend (``--help`` after a name
+Benchmarks: registry-copy, copy-experiments, frontend, build (``--help`` after a name
 for its options).
 """
 
@@ -10,12 +10,13 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    from bench import copy_experiments, frontend, registry_copy
+    from bench import build, copy_experiments, frontend, registry_copy
 
     benches = {
         "registry-copy": registry_copy.main,
         "copy-experiments": copy_experiments.main,
         "frontend": frontend.main,
+        "build": build.main,
     }
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
