@@ -26,6 +26,10 @@ if [ "$(id -u)" = 0 ]; then
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable >/dev/null 2>&1 || true
 fi
 
+# The multi-arch busybox base the demo and the tests make needs Debian's
+# busybox-static for four architectures: fetch them once, before tests run.
+scripts/fetch-busybox.sh >/dev/null
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -5,6 +5,9 @@
 set -euo pipefail
 cache=${ANYARCH_DEB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/anyarch/debs}
 mkdir -p "$cache"
+# one fetcher at a time (parallel test workers call this at once; apt has one lock)
+exec 9>"$cache/.lock"
+flock 9
 missing=()
 for a in amd64 arm64 armhf i386; do
   ls "$cache"/busybox-static_*_"$a".deb >/dev/null 2>&1 || missing+=("$a")
