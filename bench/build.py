@@ -966,7 +966,12 @@ def render_experiments(ex: dict[str, Any], argv_text: str, facts: dict[str, str]
         "(min–max) and CPU s (user+sys of the process).\n"
     )
     add("Reproduce (rewrites this section):\n")
-    add(f"    .venv/bin/python -m bench build {argv_text}\n")
+    add("    .venv/bin/python -m bench build --experiments\n")
+    if argv_text.strip() != "--experiments":
+        add(
+            f"These figures: `.venv/bin/python -m bench build {argv_text}`, then this section "
+            "written from its results file with `--render-experiments RESULTS.json`.\n"
+        )
     add("Machine:\n")
     out.extend(facts_lines(facts))
     add(f"- load average before / after: {ex.get('load_before')} / {ex.get('load_after')}\n")
@@ -1378,7 +1383,84 @@ def render_farm(results: dict[str, Any]) -> list[str]:
             f"machine (arm ones emulated) — if the per-platform native build on an arm machine is as fast "
             f"as amd64 here, and the results of {n} nodes come back in parallel."
         )
+    w1 = by_key["i6-w1"]
+    per: dict[str, list[float]] = {}
+    for rec in results["rounds"]:
+        c = rec["anyarch"].get(w1.key, {}).get("cold")
+        if not c or c.get("rc") != 0:
+            continue
+        for st in c["steps"]:
+            if st["kind"] == "run" and st["step"].startswith("RUN set -eux"):
+                per.setdefault(st["platform"], []).append(st["seconds"])
+    one, _, _ = collect(results, by_key["i5-w1"], "cold")
+    lw, _, _ = collect(results, w1, "cold")
+    f3 = _farm_series(results, "i7-w3", "cold", "wall")
+    l3, _, _ = collect(results, by_key["i6-w3"], "cold")
+    if per.get("linux/arm64") and per.get("linux/amd64") and one and lw and f3 and l3:
+        over = max(0.0, (_med(f3) or 0) - (_med(l3) or 0))
+        lines.append(
+            f"- w1-debian-run, amd64+arm64 (not built on the farm here; its context is small like "
+            f"w3's): the emulated arm64 `RUN set -eux ...` step takes {_med(per['linux/arm64']):.1f} s "
+            f"against {_med(per['linux/amd64']):.1f} s native amd64 (issue-6 table). With a native "
+            f"arm64 machine as a second node: ≈ the single-platform amd64 build {_med(one):.1f} s + "
+            f"the farm overhead measured on w3 {over:.1f} s ≈ {_med(one) + over:.1f} s, against "
+            f"{_med(lw):.1f} s locally — the case where a farm pays."
+        )
+    lines.append(
+        "- w2 and w3 run no emulated step (w2 has no RUN; w3's RUN stage is "
+        "`--platform=$BUILDPLATFORM`, built once natively), so on N machines they cannot beat "
+        "the local build: the farm's overhead is all there is to gain or lose."
+    )
     lines.append("")
+    return lines
+
+
+def render_summary(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| issue | workload (platforms) | phase | anyarch / buildah (medians) | target | verdict |",
+        "| --- | --- | --- | ---: | --- | --- |",
+    ]
+    for case in CASES:
+        if case.key == "i6-w3-2p":
+            continue
+        for phase in ("cold", "push", "warm"):
+            t = TARGETS.get((case.issue, phase))
+            if t is None:
+                continue
+            aw, _, bw = collect(results, case, phase)
+            if not aw or not bw:
+                continue
+            am, bm = _med(aw), _med(bw)
+            ratio = am / bm if am is not None and bm else None
+            v = verdict(case.issue, phase, ratio, am)
+            plats = case.platforms.replace("linux/", "")
+            lim = f"≤ {t[0]}×" + (f", < {t[1]} s" if t[1] else "")
+            note = " (buildah: amd64,arm64)" if case.peer_platforms != case.platforms else ""
+            lines.append(
+                f"| {case.issue} | {case.workload} ({plats}){note} | {phase} | "
+                f"{_fmt(am, 2)} / {_fmt(bm, 2)} s = **{_fmt(ratio, 2)}** | {lim} | "
+                f"{v.split(' (')[0]} |"
+            )
+    for fc in FARM_CASES:
+        fw = _farm_series(results, fc.key, "cold", "wall")
+        lw, _, _ = collect(results, next(c for c in CASES if c.key == FARM_LOCAL[fc.key]), "cold")
+        if fw and lw:
+            r = (_med(fw) or 0) / (_med(lw) or 1)
+            lines.append(
+                f"| 7 | {fc.workload} ({fc.platforms.replace('linux/', '')}) | 1-node farm / local, cold | "
+                f"{_fmt(_med(fw), 2)} / {_fmt(_med(lw), 2)} s = **{r:.2f}** | ≤ 1.2× | "
+                f"**{'met' if r <= 1.2 else 'MISSED'}** |"
+            )
+    s1 = _farm_series(results, "i7-w2", "cold", "seconds")
+    s2 = _farm_series(results, "i7-w2", "warm", "seconds")
+    if s1 and s2:
+        r = (_med(s2) or 0) / (_med(s1) or 1)
+        lines.append(
+            f"| 7 | w2-copy-heavy | context transfer, 2nd / 1st | {_fmt(_med(s2), 3)} / {_fmt(_med(s1), 2)} s "
+            f"= **{r * 100:.0f} %** | ≤ 5 % | **{'met' if r <= 0.05 else 'MISSED'}** |"
+        )
+    if not results.get("farm", {}).get("available"):
+        lines.append("| 7 | w2, w3 | farm | not measured | | |")
     return lines
 
 
@@ -1400,7 +1482,11 @@ def render(results: dict[str, Any], argv_text: str) -> str:
         f"{len(results['rounds'])} rounds.\n"
     )
     add("Reproduce (rewrites this section; needs `../shared/bench/setup-env.sh` done first):\n")
-    add(f"    .venv/bin/python -m bench build {argv_text}\n")
+    add(f"    .venv/bin/python -m bench build --runs {len(results['rounds'])}\n")
+    add(
+        f"These figures: `.venv/bin/python -m bench build {argv_text}`, then this section written "
+        "from its results file with `.venv/bin/python -m bench build --render RESULTS.json`.\n"
+    )
     add("Machine and versions:\n")
     out.extend(facts_lines(f))
     add(f"- buildah: {v['buildah']}")
@@ -1430,9 +1516,20 @@ def render(results: dict[str, Any], argv_text: str) -> str:
     )
     add(
         "- The contexts are written by `make-contexts.py` into the run's own `BENCH_CACHE`, used by "
-        "both tools.\n"
+        "both tools."
+    )
+    add(
+        "- Differences to keep in mind: buildah's push goes to the same repository every round "
+        "(blobs of earlier rounds may already be there), anyarch's to a new one; for one platform "
+        "buildah's `--manifest` makes a one-entry manifest list, anyarch a plain manifest; buildah "
+        "builds the platforms of one `bud` one after the other, anyarch concurrently (`--jobs` "
+        "defaults to the CPU count, 2 here). Other sessions shared this 2-core machine "
+        "(load averages above): wall times drift, CPU times less.\n"
     )
 
+    add("### Summary: the targets\n")
+    out.extend(render_summary(results))
+    add("")
     add("### Issue 5: single-platform (linux/amd64) builds\n")
     out.extend(render_issue_table(results, 5))
     add("")
@@ -1538,6 +1635,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the bottleneck experiments only and write their docs section",
     )
     ap.add_argument(
+        "--render-experiments",
+        metavar="RESULTS_JSON",
+        help="only write the experiments section from saved results",
+    )
+    ap.add_argument(
         "--startup-only", action="store_true", help="print the start-up (import) costs and stop"
     )
     ap.add_argument(
@@ -1573,9 +1675,18 @@ def main(argv: list[str] | None = None) -> int:
             ex["load_before"], ex["load_after"] = lb, loadavg()
         finally:
             _rmtree(work)
+        ex["command"] = " ".join(argv)
+        ex["facts"] = machine_facts()
         if args.results:
             Path(args.results).write_text(json.dumps(ex, indent=1))
-        text = render_experiments(ex, " ".join(argv), machine_facts())
+        text = render_experiments(ex, ex["command"], ex["facts"])
+        print(text)
+        if not args.no_docs:
+            write_section("build-experiments", text)
+        return 0
+    if args.render_experiments:
+        ex = json.loads(Path(args.render_experiments).read_text())
+        text = render_experiments(ex, ex.get("command", "--experiments"), ex.get("facts", {}))
         print(text)
         if not args.no_docs:
             write_section("build-experiments", text)
