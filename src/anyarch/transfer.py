@@ -15,15 +15,25 @@ import dataclasses
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from anyarch.errors import DigestMismatchError, InvalidDocumentError, PlatformNotFoundError
-from anyarch.oci import Descriptor, Digest, Index, Manifest, mediatype, parse_document
+from anyarch.oci import (
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    Digest,
+    Index,
+    Manifest,
+    mediatype,
+    parse_document,
+)
 from anyarch.oci.platform import Platform, format_all, only
-from anyarch.registry import MAX_MANIFEST_SIZE, RegistryClient
 from anyarch.store.layout import Layout
+
+if TYPE_CHECKING:  # the HTTP stack is imported only by commands that reach a registry
+    from anyarch.registry import RegistryClient
 
 Opener = Callable[[], IO[bytes]]
 
@@ -129,11 +139,19 @@ class RegistryEndpoint:
         self.client.put_blob(self.repository, desc.digest, desc.size, opener)
         return False
 
+    def try_mount(self, desc: Descriptor, from_repositories: Sequence[str]) -> bool:
+        """Mount from the first of ``from_repositories`` that has the blob; False if none did."""
+        return any(self.client.mount_blob(self.repository, desc.digest, r) for r in from_repositories)
+
     def write_manifest(self, desc: Descriptor, raw: bytes) -> None:
         self.client.put_manifest(self.repository, desc.digest, raw, desc.media_type)
 
     def tag(self, tag: str, desc: Descriptor, raw: bytes) -> None:
         self.client.put_manifest(self.repository, tag, raw, desc.media_type)
+
+
+#: Repositories tried per blob before uploading it: each refusal costs a round trip.
+_MAX_MOUNT_TRIES = 2
 
 
 def _is_document(desc: Descriptor) -> bool:
@@ -255,12 +273,17 @@ def copy_image(
     progress: Progress | None = None,
     root_raw: bytes | None = None,
     skip_root: bool = False,
+    mount_hints: Mapping[Digest, Sequence[str]] | None = None,
 ) -> CopyStats:
     """Copy ``root`` and everything it references from ``src`` to ``dst``.
 
     With ``platforms``, an index is copied whole (same digest) but only the
     entries for those platforms are fetched: the destination then holds a
     sparse index, as containerd keeps one.
+
+    ``mount_hints`` names, per blob, other repositories of the destination
+    registry believed to hold it (where a base image was pulled from): the
+    blob is mounted from there instead of uploaded when the registry agrees.
     """
     stats = CopyStats()
     lock = threading.Lock()
@@ -304,9 +327,16 @@ def copy_image(
         else None
     )
 
+    hints: dict[Digest, tuple[str, ...]] = {}
+    if isinstance(dst, RegistryEndpoint) and mount_from is None and mount_hints:
+        for blob_digest in blobs:
+            repos = tuple(r for r in mount_hints.get(blob_digest, ()) if r != dst.repository)
+            if repos:
+                hints[blob_digest] = repos[:_MAX_MOUNT_TRIES]
     if isinstance(dst, RegistryEndpoint):
-        # one token with pull,push (and pull on the mount source) for the whole push
-        dst.client.prepare_push(dst.repository, mount_from=(mount_from,) if mount_from else ())
+        # one token with pull,push (and pull on each mount source) for the whole push
+        sources = (mount_from,) if mount_from else tuple(dict.fromkeys(r for rs in hints.values() for r in rs))
+        dst.client.prepare_push(dst.repository, mount_from=sources)
 
     trusted = getattr(src, "verifies_content", False)
 
@@ -327,6 +357,11 @@ def copy_image(
                     stats.blobs_copied += 1
                     stats.bytes_copied += desc.size
             prog.blob_done(desc, "mounted" if mounted else "copied")
+            return
+        if desc.digest in hints and isinstance(dst, RegistryEndpoint) and dst.try_mount(desc, hints[desc.digest]):
+            with lock:
+                stats.blobs_mounted += 1
+            prog.blob_done(desc, "mounted")
             return
         if dst.has_blob(desc):
             with lock:

@@ -186,3 +186,38 @@ def test_bad_input_errors(anyarch, registry, repo):
     r = anyarch("pull", "127.0.0.1:1/nothing/here:1")
     assert r.code == 5 and "Hint:" in r.err and "Traceback" not in r.err
     assert len(r.err.strip().splitlines()) == 2  # Error: ... / Hint: ...
+
+
+def test_push_mounts_layers_from_the_repository_a_stored_image_came_from(anyarch, busybox_layout, token_registry, repo, tmp_path):
+    """A base pulled from REG/base leaves its name in the store; pushing REG/app mounts from there."""
+    cfg = tmp_path / "auth.json"
+    env = {"REGISTRY_AUTH_FILE": str(cfg)}
+    anyarch("login", token_registry.host, "-u", token_registry.username, "--password-stdin", input=token_registry.password.encode(), env=env, check=True)
+    base = f"{token_registry.host}/{repo}-base:1"
+    anyarch("import", "--name", base, str(busybox_layout), check=True)
+    first = anyarch("push", base, "--progress", "plain", env=env, check=True)
+    assert "mounted" not in first.err  # nothing to mount from yet: every blob uploaded
+    uploaded = first.err.count(" done\n")
+    assert uploaded >= 6  # 3 configs + 3 layers
+
+    app = f"{token_registry.host}/{repo}-app:1"
+    anyarch("tag", base, app, check=True)
+    r = anyarch("push", app, "--progress", "plain", env=env, check=True)
+    assert r.err.count(" mounted\n") == uploaded, r.err
+    assert " done\n" not in r.err
+    raw = json.loads(_skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{app}").stdout)
+    assert len(raw["manifests"]) == 3
+    out = tmp_path / "arm"
+    _skopeo("copy", "--src-tls-verify=false", *[a.replace("--creds", "--src-creds") for a in token_registry.skopeo_creds()], "--override-arch", "arm", "--override-variant", "v7", f"docker://{app}", f"oci:{out}:x")
+    assert (out / "index.json").is_file()
+
+    # a name the registry never saw: the mount is refused and the blobs are uploaded
+    anyarch("rmi", base, app, check=True)
+    ghost = f"{token_registry.host}/{repo}-ghost:1"
+    anyarch("import", "--name", ghost, str(busybox_layout), check=True)
+    other = f"{token_registry.host}/{repo}-other:1"
+    anyarch("tag", ghost, other, check=True)
+    r = anyarch("push", other, "--progress", "plain", env=env, check=True)
+    assert r.err.count(" done\n") == uploaded and " mounted\n" not in r.err, r.err
+    raw = json.loads(_skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{other}").stdout)
+    assert len(raw["manifests"]) == 3

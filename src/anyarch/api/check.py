@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anyarch.api.remote import RegistryOptions, connect
 from anyarch.errors import AnyarchError, NotFoundError
@@ -24,8 +25,10 @@ from anyarch.lint import UNKNOWN, ImagePlatforms, LintOptions, Report, analyze, 
 from anyarch.name import Reference, parse_reference
 from anyarch.oci import ImageConfig, Index, Manifest, parse_document
 from anyarch.oci.platform import Platform, host_platform
-from anyarch.registry import RegistryClient
 from anyarch.store import Store
+
+if TYPE_CHECKING:  # the HTTP stack loads only when a base image is looked up remotely
+    from anyarch.registry import RegistryClient
 
 __all__ = [
     "DOCKERFILE_NAMES",

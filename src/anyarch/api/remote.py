@@ -13,9 +13,11 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anyarch import transfer
 from anyarch.errors import (
+    AnyarchError,
     ImageNotFoundError,
     InvalidInputError,
     NotFoundError,
@@ -23,16 +25,12 @@ from anyarch.errors import (
     RegistryError,
 )
 from anyarch.name import Reference, is_loopback_registry, parse_reference
-from anyarch.oci import Descriptor, Index, mediatype, parse_document
+from anyarch.oci import Descriptor, Digest, Index, mediatype, parse_document
 from anyarch.oci.platform import Platform, default_matcher, format_all, select_best
-from anyarch.registry import (
-    Credential,
-    CredentialSource,
-    DockerConfig,
-    RegistryClient,
-    static_credentials,
-)
 from anyarch.store import Layout, Store, StoredImage
+
+if TYPE_CHECKING:  # imported when a registry is contacted: store-only commands start faster
+    from anyarch.registry import CredentialSource, RegistryClient
 
 # -- connecting ---------------------------------------------------------------------
 
@@ -55,10 +53,14 @@ class RegistryOptions:
 
 
 def credentials(opts: RegistryOptions) -> CredentialSource:
+    from anyarch.registry import DockerConfig
+
     return DockerConfig(opts.auth_file)
 
 
 def connect(registry: str, opts: RegistryOptions, creds: CredentialSource | None = None) -> RegistryClient:
+    from anyarch.registry import RegistryClient
+
     return RegistryClient(
         registry,
         insecure=opts.insecure_for(registry),
@@ -221,8 +223,20 @@ def _deliver(
         client = connect(dst_loc.ref.registry, opts)
         dst = transfer.RegistryEndpoint(client, dst_loc.ref.repository)
         by_tag = dst_loc.ref.digest is None
+        hints = (
+            store_mount_hints(store, dst_loc.ref.registry)
+            if isinstance(src.endpoint, transfer.LayoutEndpoint) and src.endpoint.layout.root == store.layout.root
+            else None
+        )
         stats = transfer.copy_image(
-            src.endpoint, dst, desc, jobs=opts.jobs, progress=progress, root_raw=raw, skip_root=by_tag
+            src.endpoint,
+            dst,
+            desc,
+            jobs=opts.jobs,
+            progress=progress,
+            root_raw=raw,
+            skip_root=by_tag,
+            mount_hints=hints,
         )
         if by_tag:
             dst.tag(dst_loc.ref.tag or "latest", desc, raw)
@@ -246,6 +260,39 @@ def _deliver(
         stats = transfer.copy_image(src.endpoint, ep, desc, platforms=sparse, jobs=opts.jobs, progress=progress, root_raw=raw)
         layout.update_entries(lambda es: [e for e in es if e.name != tag] + [StoredImage(tag, desc)])
     return CopyResult(f"oci:{dst_loc.path}:{tag}", desc, stats, plats)
+
+
+def store_mount_hints(store: Store, registry: str) -> dict[Digest, list[str]]:
+    """Blobs of stored images named after ``registry``, and the repositories they came from.
+
+    A base image pulled from ``REG/library/debian`` leaves its layers in the
+    store under that name; pushing an image built on it to ``REG/app`` can then
+    ask the registry to mount those layers from ``library/debian`` instead of
+    uploading them again (``docker push`` does the same from its
+    distribution metadata).  Only what the store holds is walked: no I/O
+    beyond local manifests.  A wrong hint costs one refused mount.
+    """
+    hints: dict[Digest, list[str]] = {}
+    for entry in store.entries():
+        if not entry.name:
+            continue
+        try:
+            ref = parse_reference(entry.name)
+        except InvalidInputError:
+            continue
+        if ref.registry != registry:
+            continue
+        try:
+            reachable = list(store.walk(entry.descriptor))
+        except (OSError, AnyarchError):
+            continue  # a damaged entry only loses its hints
+        for d in reachable:
+            if mediatype.is_index(d.media_type) or mediatype.is_manifest(d.media_type):
+                continue
+            repos = hints.setdefault(d.digest, [])
+            if ref.repository not in repos:
+                repos.append(ref.repository)
+    return hints
 
 
 def _platforms_of(src: Resolved, desc: Descriptor, raw: bytes, sparse: Sequence[Platform] | None) -> tuple[Platform, ...]:
@@ -327,6 +374,8 @@ def login(registry: str, username: str, password: str, opts: RegistryOptions) ->
     """Check the credentials against the registry, then store them in docker's config.json."""
     if not username or not password:
         raise InvalidInputError("username and password are both required", hint="use -u USER and --password-stdin")
+    from anyarch.registry import Credential, DockerConfig, static_credentials
+
     cred = Credential(username, password)
     host = _registry_host(registry)
     with connect(host, opts, static_credentials(username, password)) as client:
@@ -335,6 +384,8 @@ def login(registry: str, username: str, password: str, opts: RegistryOptions) ->
 
 
 def logout(registry: str, opts: RegistryOptions) -> bool:
+    from anyarch.registry import DockerConfig
+
     return DockerConfig(opts.auth_file).logout(_registry_host(registry))
 
 

@@ -22,13 +22,14 @@ from anyarch.oci.config import (
 )
 from anyarch.oci.descriptor import EMPTY_JSON_DESCRIPTOR, Descriptor
 from anyarch.oci.digest import Digest
-from anyarch.oci.document import parse_document
+from anyarch.oci.document import MAX_MANIFEST_SIZE, parse_document
 from anyarch.oci.index import Index
 from anyarch.oci.manifest import Manifest
 from anyarch.oci.platform import Platform
 
 __all__ = [
     "EMPTY_JSON_DESCRIPTOR",
+    "MAX_MANIFEST_SIZE",
     "ContainerConfig",
     "Descriptor",
     "Digest",

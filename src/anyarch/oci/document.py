@@ -15,7 +15,11 @@ from anyarch.oci._jsonread import load_object
 from anyarch.oci.index import Index
 from anyarch.oci.manifest import Manifest
 
-__all__ = ["parse_document"]
+__all__ = ["MAX_MANIFEST_SIZE", "parse_document"]
+
+#: The distribution spec lets registries refuse manifests over 4 MiB, and
+#: readers refuse to buffer more than that from any source.
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
 
 def parse_document(raw: bytes, media_type: str | None = None) -> Manifest | Index:
