@@ -8,7 +8,9 @@ and registries as ``registry-copy``:
 2. the copy itself *in one process* (start-up excluded), as anyarch does it
    today and with candidate changes simulated by monkeypatching (src/ is not
    edited): hash each downloaded blob once instead of twice, read HTTP bodies
-   in 1 MiB instead of httpcore's 64 KiB pieces, mount without a prior HEAD;
+   in 1 MiB instead of httpcore's 64 KiB pieces (only while anyarch's registry
+   client ran on httpx; its stdlib HTTP layer reads 1 MiB), mount without a
+   prior HEAD;
    plus a stdlib prototype (``http.client`` + ``readinto`` + one sha256 +
    fsync) as a floor for the download path.
 
@@ -23,6 +25,7 @@ import argparse
 import contextlib
 import hashlib
 import http.client
+import importlib.util
 import itertools
 import json
 import os
@@ -52,13 +55,19 @@ from bench.registry_copy import check_layout_dir, make_layout
 
 IMPORT_SETS: dict[str, str] = {
     "python -c pass": "pass",
-    "what `anyarch copy` imports today (cli.main registers every command)": "import anyarch.cli.main, anyarch.api.remote, httpcore",
-    "commands imported lazily (only cli.registry)": "import click, anyarch.cli.registry, anyarch.api.remote, httpcore",
-    "lazy commands, rich not imported (quiet progress)": "import click, anyarch.api.remote, httpcore",
-    "lazy commands, no rich, httpx's CLI module not imported": "import sys, types; sys.modules['httpx._main'] = types.ModuleType('httpx._main'); import click, anyarch.api.remote, httpcore",
-    "httpx + httpcore alone": "import httpx, httpcore",
-    "httpx + httpcore alone, without httpx's CLI module": "import sys, types; sys.modules['httpx._main'] = types.ModuleType('httpx._main'); import httpx, httpcore",
+    "what `anyarch copy` imports today (cli.main registers every command)": "import anyarch.cli.main, anyarch.api.remote",
+    "commands imported lazily (only cli.registry)": "import click, anyarch.cli.registry, anyarch.api.remote",
+    "lazy commands, rich not imported (quiet progress)": "import click, anyarch.api.remote",
+    "the registry client alone (stdlib HTTP)": "import anyarch.registry",
 }
+# The registry client used httpx until it got its own stdlib HTTP layer; what
+# that cost is still measured when httpx is installed (the ``bench`` extra).
+if importlib.util.find_spec("httpx") is not None:
+    IMPORT_SETS["httpx + httpcore alone (former registry HTTP stack)"] = "import httpx, httpcore"
+    IMPORT_SETS["httpx + httpcore alone, without httpx's CLI module"] = (
+        "import sys, types; sys.modules['httpx._main'] = types.ModuleType('httpx._main');"
+        " import httpx, httpcore"
+    )
 
 
 def import_costs(rounds: int, env: dict[str, str]) -> dict[str, list[float]]:
@@ -90,14 +99,17 @@ class Patches:
         self.orig_write_blob = transfer.LayoutEndpoint.write_blob
         self.orig_has_blob = transfer.RegistryEndpoint.has_blob
         self.h11: Any = None
-        try:
-            import httpcore._sync.http11 as h11mod
+        self.read_default = 0
+        # Only meaningful while anyarch's registry client runs on httpcore (it
+        # now reads 1 MiB pieces through its own stdlib HTTP layer).
+        if "httpcore" in sys.modules:
+            try:
+                import httpcore._sync.http11 as h11mod
 
-            self.h11 = h11mod.HTTP11Connection
-            self.read_default = int(self.h11.READ_NUM_BYTES)
-        except (ImportError, AttributeError):
-            self.h11 = None
-            self.read_default = 0
+                self.h11 = h11mod.HTTP11Connection
+                self.read_default = int(self.h11.READ_NUM_BYTES)
+            except (ImportError, AttributeError):
+                self.h11 = None
         self.ok_hash_once = all(
             hasattr(store_blobs.BlobStore, a) for a in ("has", "path")
         ) and hasattr(store_blobs, "fsync_dir")

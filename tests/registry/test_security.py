@@ -67,7 +67,7 @@ def test_credentials_never_appear_in_logs_output_or_errors(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # anyarch, httpx and httpcore at their chattiest
+    caplog.set_level(logging.DEBUG)  # anyarch and its HTTP layer at their chattiest
     texts = _flows(basic_registry, make_client, repo) + _flows(token_registry, make_client, repo)
     out, err = capfd.readouterr()
     haystack = "\n".join([*texts, caplog.text, out, err])

@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from anyarch.errors import AuthenticationError, RegistryProtocolError, RegistryUnreachableError
+from anyarch.registry import _http
 from anyarch.registry import scopes as scope_mod
 from anyarch.registry.challenge import Challenge
 from anyarch.registry.credentials import Credential, CredentialSource
@@ -56,7 +55,7 @@ class Authenticator:
         self,
         registry: str,
         credentials: CredentialSource | None,
-        http: httpx.Client,
+        http: _http.Client,
         retry: RetryPolicy,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -194,19 +193,19 @@ class Authenticator:
             attempt += 1
             try:
                 if cred is not None and cred.identity_token:
-                    resp = self._http.post(
+                    resp = self._http.fetch(
+                        "POST",
                         realm,
-                        data={
+                        form={
                             "grant_type": "refresh_token",
                             "refresh_token": cred.identity_token,
                             "service": challenge.service,
                             "scope": " ".join(wanted),
                             "client_id": "anyarch",
                         },
-                        follow_redirects=True,
                     )
                 else:
-                    params: list[tuple[str, str | int | float | bool | None]] = []
+                    params: list[tuple[str, str]] = []
                     if challenge.service:
                         params.append(("service", challenge.service))
                     params.extend(("scope", s) for s in wanted)
@@ -215,13 +214,8 @@ class Authenticator:
                         if cred.username:
                             params.append(("account", cred.username))
                         headers["Authorization"] = basic_header(cred)
-                    resp = self._http.get(
-                        realm,
-                        params=httpx.QueryParams(params),
-                        headers=headers,
-                        follow_redirects=True,
-                    )
-            except httpx.TransportError as exc:
+                    resp = self._http.fetch("GET", realm, params=params, headers=headers)
+            except _http.TransportError as exc:
                 if attempt < self._retry.attempts:
                     self._retry.wait(attempt)
                     continue
@@ -252,7 +246,7 @@ class Authenticator:
             )
         return self._parse_token(resp, wanted)
 
-    def _parse_token(self, resp: httpx.Response, wanted: tuple[str, ...]) -> _Token:
+    def _parse_token(self, resp: _http.Response, wanted: tuple[str, ...]) -> _Token:
         try:
             doc: Any = json.loads(resp.content)
         except ValueError:

@@ -17,11 +17,10 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
-import httpx
-
 from anyarch.errors import DigestMismatchError, RegistryProtocolError, RegistryUnreachableError
 from anyarch.registry import _digest
 from anyarch.registry._digest import DigestLike
+from anyarch.registry._http import Response, TransportError
 from anyarch.registry.responses import check, error_for
 from anyarch.registry.scopes import pull_scope
 from anyarch.registry.transport import Transport
@@ -95,7 +94,7 @@ class BlobReader(io.RawIOBase):
         self._size = size
         self._scopes = scopes or (pull_scope(repository),)
         self._what = f"{t.registry}/{repository}@{self.digest}"
-        self._resp: httpx.Response | None = None
+        self._resp: Response | None = None
         self._iter: Iterator[bytes] | None = None
         self._skip = 0
         self._pending = b""
@@ -228,7 +227,7 @@ class BlobReader(io.RawIOBase):
                     policy.wait(failures)
                     continue
                 return self._finish()
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 self._drop()
                 failures += 1
                 self.resumes += 1

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
 from anyarch.errors import AuthenticationError, RegistryProtocolError
 from anyarch.oci import Descriptor, Digest
 from anyarch.registry import blobs, manifests, referrers, tags, uploads
 from anyarch.registry._digest import DigestLike
+from anyarch.registry._http import Timeout
 from anyarch.registry.blobs import BlobReader, Writable
 from anyarch.registry.credentials import CredentialSource
 from anyarch.registry.manifests import MANIFEST_MEDIA_TYPES, FetchedManifest, ManifestInfo
@@ -51,7 +50,7 @@ class RegistryClient:
         cacert: str | Path | None = None,
         credentials: CredentialSource | None = None,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | None = None,
+        timeout: Timeout | float | None = None,
         max_connections: int = 16,
     ) -> None:
         self.registry = registry

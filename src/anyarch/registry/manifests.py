@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-import httpx
-
 from anyarch.errors import (
     DigestMismatchError,
     InvalidDocumentError,
@@ -27,6 +25,7 @@ from anyarch.errors import (
 from anyarch.oci import Digest, mediatype
 from anyarch.registry import _digest
 from anyarch.registry._digest import DigestLike
+from anyarch.registry._http import Response
 from anyarch.registry.responses import check, describe, read_limited
 from anyarch.registry.scopes import delete_scope, pull_scope, push_scope
 from anyarch.registry.transport import BodyTooLarge, Transport
@@ -72,7 +71,7 @@ def manifest_what(t: Transport, repository: str, reference: str) -> str:
     return f"{t.registry}/{repository}{sep}{reference}"
 
 
-def _content_type(resp: httpx.Response) -> str:
+def _content_type(resp: Response) -> str:
     return str(resp.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
 
 
@@ -104,7 +103,7 @@ def _too_big(what: str, size: int | str) -> InvalidDocumentError:
     )
 
 
-def _announced(resp: httpx.Response, what: str) -> Digest | None:
+def _announced(resp: Response, what: str) -> Digest | None:
     """The ``Docker-Content-Digest`` header, if present; junk there is a protocol error."""
     value = resp.headers.get("docker-content-digest")
     if not value:
@@ -118,7 +117,7 @@ def _announced(resp: httpx.Response, what: str) -> Digest | None:
         )
 
 
-def _verify(raw: bytes, reference: str, resp: httpx.Response, what: str) -> Digest:
+def _verify(raw: bytes, reference: str, resp: Response, what: str) -> Digest:
     """The manifest's digest, after checking it against what was asked and announced."""
     expected = _digest.parse(reference) if _digest.is_digest(reference) else None
     announced = _announced(resp, what)

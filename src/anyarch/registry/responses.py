@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from anyarch.errors import (
     AuthenticationError,
     BlobNotFoundError,
@@ -20,28 +18,32 @@ from anyarch.errors import (
     RegistryError,
     RegistryProtocolError,
 )
+from anyarch.registry._http import Response, TransportError
 
 #: Cap on how much of an error body we read: enough for any JSON error.
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-def read_limited(response: httpx.Response, limit: int = _ERROR_BODY_LIMIT) -> bytes:
+def read_limited(response: Response, limit: int = _ERROR_BODY_LIMIT) -> bytes:
     """Up to ``limit`` bytes of a (possibly streamed) body; the rest is discarded."""
     if not response.is_stream_consumed:
         chunks: list[bytes] = []
         total = 0
         try:
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_bytes(min(limit, 1 << 16)):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total >= limit:
                     break
-        except httpx.HTTPError:
+        except TransportError:
             pass
         finally:
             response.close()
         return b"".join(chunks)[:limit]
-    return response.content[:limit]
+    try:
+        return response.content[:limit]
+    except RuntimeError:  # closed before anything was read
+        return b""
 
 
 def error_codes(body: bytes) -> list[tuple[str, str]]:
@@ -64,7 +66,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def describe(response: httpx.Response, body: bytes) -> str:
+def describe(response: Response, body: bytes) -> str:
     """``"manifest unknown (MANIFEST_UNKNOWN)"`` or ``"HTTP 502 Bad Gateway"``."""
     codes = error_codes(body)
     if codes:
@@ -74,7 +76,7 @@ def describe(response: httpx.Response, body: bytes) -> str:
 
 
 def error_for(
-    response: httpx.Response, what: str, *, kind: str = "manifest", registry: str = ""
+    response: Response, what: str, *, kind: str = "manifest", registry: str = ""
 ) -> RegistryError | ImageNotFoundError | BlobNotFoundError:
     """The exception for a failed answer about ``what`` (a reference or repository).
 
@@ -133,13 +135,13 @@ def error_for(
 
 
 def check(
-    response: httpx.Response,
+    response: Response,
     what: str,
     *,
     ok: tuple[int, ...] = (200,),
     kind: str = "manifest",
     registry: str = "",
-) -> httpx.Response:
+) -> Response:
     """Return ``response`` if its status is in ``ok``, else raise the matching error."""
     if response.status_code in ok:
         return response

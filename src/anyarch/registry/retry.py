@@ -10,7 +10,6 @@ one that does not really sleep.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 import time
@@ -74,6 +73,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # rare (most servers send seconds), and slow to import
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urljoin
 
 from anyarch.errors import RegistryProtocolError
 from anyarch.registry.responses import check
@@ -65,7 +66,7 @@ def list_tags(t: Transport, repository: str, *, page_size: int | None = None) ->
             )
         tags.extend(page)
         link = next_link(resp.headers.get("link"))
-        url = str(resp.url.join(link)) if link else None
+        url = urljoin(resp.url, link) if link else None
         params = None
     raise RegistryProtocolError(
         f"{what}: more than {MAX_PAGES} tag pages", hint="report this to the registry operator"

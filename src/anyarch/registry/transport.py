@@ -15,32 +15,26 @@ so the rules hold everywhere:
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from anyarch import __version__
-
-try:  # pragma: no cover - depends on httpcore's internals
-    import httpcore._sync.http11 as _h11
-
-    # httpcore reads sockets 64 KiB at a time; for 100 MB blobs the per-read
-    # overhead in h11 shows up in profiles (about 20% of a pull).  1 MiB reads
-    # cut it to a fraction.  A private attribute: if it goes away, nothing breaks.
-    if getattr(_h11.HTTP11Connection, "READ_NUM_BYTES", 0) < (1 << 20):
-        _h11.HTTP11Connection.READ_NUM_BYTES = 1 << 20
-except (ImportError, AttributeError):  # pragma: no cover
-    pass
 from anyarch.errors import RegistryProtocolError, RegistryUnreachableError
 from anyarch.name import is_loopback_registry
+from anyarch.registry import _http
+from anyarch.registry._http import BodyTooLarge, Response, Timeout
 from anyarch.registry.auth import Authenticator
 from anyarch.registry.challenge import pick_challenge
 from anyarch.registry.credentials import CredentialSource
 from anyarch.registry.retry import NO_RETRY, RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["BodyTooLarge", "Response", "Timeout", "Transport", "origin"]
 
 log = logging.getLogger("anyarch.registry")
 
@@ -50,7 +44,7 @@ Body = bytes | Callable[[], bytes | Iterable[bytes]] | None
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 8
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_TIMEOUT = Timeout(connect=10.0, read=60.0)
 USER_AGENT = f"anyarch/{__version__}"
 
 
@@ -70,58 +64,48 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _reason(exc: httpx.TransportError) -> str:
+def _reason(exc: _http.TransportError) -> str:
     """A short, secret-free description of a network failure."""
     text = str(exc).lower()
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, _http.TransportTimeout):
         return "timed out"
     if "refused" in text:
         return "connection refused"
     if "name or service not known" in text or "nodename" in text or "getaddrinfo" in text:
         return "host name not found"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if "cannot resolve" in text:
+        return "host name not found"
+    if isinstance(exc, _http.RemoteProtocolError):
         return "connection closed by the registry"
     return type(exc).__name__
 
 
-class BodyTooLarge(Exception):
-    """A response body exceeded the caller's limit; ``size`` says by how much we know."""
+def _ssl_context(insecure: bool, cacert: str | Path | None) -> Callable[[], ssl.SSLContext]:
+    """A factory for the TLS settings: system CAs plus ``cacert``, or no checks if insecure.
 
-    def __init__(self, size: str) -> None:
-        super().__init__(size)
-        self.size = size
+    Called when the first TLS connection is made (loading the system CAs
+    costs start-up time a plain-HTTP loopback registry should not pay) —
+    except with a ``cacert``, which is loaded now so a wrong file is reported
+    up front.
+    """
 
+    def make() -> ssl.SSLContext:
+        import ssl
 
-def _capped(resp: httpx.Response, limit: int) -> httpx.Response:
-    """Read at most ``limit`` bytes of a streamed answer into a complete response."""
-    length = resp.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(length)
-    parts: list[bytes] = []
-    total = 0
-    for chunk in resp.iter_bytes():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge(f"more than {limit}")
-        parts.append(chunk)
-    return httpx.Response(
-        resp.status_code,
-        headers=resp.headers,
-        content=b"".join(parts),
-        request=resp.request,
-        extensions=resp.extensions,
-    )
+        if insecure:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            return ctx
+        ctx = ssl.create_default_context()
+        if cacert is not None:
+            ctx.load_verify_locations(cafile=str(cacert))
+        return ctx
+
+    if cacert is not None and not insecure:
+        ctx = make()
+        return lambda: ctx
+    return make
 
 
 class Transport:
@@ -136,30 +120,18 @@ class Transport:
         cacert: str | Path | None = None,
         credentials: CredentialSource | None = None,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | None = None,
+        timeout: Timeout | float | None = None,
         max_connections: int = 16,
     ) -> None:
         self.registry = registry
         self.api_host = api_host or registry
         self.insecure = insecure
         self.retry = retry or RetryPolicy()
-        verify: ssl.SSLContext | bool
-        if insecure:
-            verify = False
-        else:
-            ctx = ssl.create_default_context()
-            if cacert is not None:
-                ctx.load_verify_locations(cafile=str(cacert))
-            verify = ctx
-        self._http = httpx.Client(
-            verify=verify,
+        self._http = _http.Client(
+            ssl_context=_ssl_context(insecure, cacert),
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
             headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
-            trust_env=False,
+            max_idle=max_connections,
         )
         self.auth = Authenticator(registry, credentials, self._http, self.retry)
         self._base_lock = threading.Lock()
@@ -189,10 +161,9 @@ class Transport:
     def _probe_scheme(self) -> str:
         https = f"https://{self.api_host}"
         try:
-            resp = self._http.get(f"{https}/v2/")
-            resp.close()
+            self._http.request("GET", f"{https}/v2/").close()
             return https
-        except httpx.TransportError:
+        except _http.TransportError:
             log.debug("%s: HTTPS failed, falling back to plain HTTP (insecure)", self.registry)
             return f"http://{self.api_host}"
 
@@ -217,7 +188,7 @@ class Transport:
         follow_redirects: bool = True,
         retry: bool = True,
         max_body: int | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request and return the final answer, whatever its status.
 
         Raises :class:`RegistryUnreachableError` when the registry cannot be
@@ -245,12 +216,10 @@ class Transport:
                     follow_redirects,
                     max_body,
                 )
-            except httpx.TransportError as exc:
-                tls = _tls_failure(exc)
-                if tls is not None and not isinstance(tls, ssl.SSLEOFError):
+            except _http.TransportError as exc:
+                if isinstance(exc, _http.TLSError):
                     raise RegistryUnreachableError(
-                        f"{what}: TLS handshake with {self.registry} failed"
-                        f" ({getattr(tls, 'reason', None) or type(tls).__name__})",
+                        f"{what}: TLS handshake with {self.registry} failed ({exc.reason})",
                         hint="pass --cacert with the registry's CA certificate,"
                         " or --insecure if it serves plain HTTP or a self-signed certificate",
                     )
@@ -274,7 +243,7 @@ class Transport:
                 challenge = pick_challenge(resp.headers.get_list("www-authenticate"))
                 if challenge is not None and challenge.scheme in ("basic", "bearer"):
                     answered_challenge = True
-                    if resp.request.headers.get("authorization"):
+                    if any(k.lower() == "authorization" for k in resp.request_headers):
                         self.auth.invalidate(want)
                     self.auth.learn(challenge)
                     want = [*want, *challenge.scopes]
@@ -301,11 +270,11 @@ class Transport:
         stream: bool,
         follow_redirects: bool,
         max_body: int | None,
-    ) -> httpx.Response:
+    ) -> Response:
         home = origin(self.base_url)
         if params:
             # Merge, never replace: upload locations carry their own state query.
-            url = str(httpx.URL(url).copy_merge_params(params))
+            url = _http.merge_params(url, params)
         for _hop in range(MAX_REDIRECTS + 1):
             hdrs = dict(headers)
             if origin(url) == home:
@@ -313,13 +282,12 @@ class Transport:
                 if authz:
                     hdrs["Authorization"] = authz
             body = content() if callable(content) else content
-            req = self._http.build_request(method, url, headers=hdrs, content=body)
-            resp = self._http.send(req, stream=True)
+            resp = self._http.request(method, url, headers=hdrs, body=body, stream=True)
             log.debug("%s %s -> %d", method, _redacted(url), resp.status_code)
             location = resp.headers.get("location")
             if follow_redirects and resp.status_code in _REDIRECTS and location:
                 resp.close()
-                url = urljoin(str(resp.url), location)
+                url = urljoin(resp.url, location)
                 if resp.status_code == 303 or (
                     resp.status_code in (301, 302) and method not in ("GET", "HEAD")
                 ):
@@ -327,9 +295,7 @@ class Transport:
                 continue
             if not stream:
                 try:
-                    if max_body is not None and resp.status_code < 300:
-                        return _capped(resp, max_body)
-                    resp.read()
+                    resp.read(max_body if resp.status_code < 300 else None)
                 finally:
                     resp.close()
             return resp

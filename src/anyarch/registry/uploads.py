@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from typing import IO
-
-import httpx
+from urllib.parse import urljoin
 
 from anyarch.errors import (
     DigestMismatchError,
@@ -30,6 +29,7 @@ from anyarch.errors import (
 )
 from anyarch.registry import _digest
 from anyarch.registry._digest import DigestLike
+from anyarch.registry._http import Response
 from anyarch.registry.responses import error_codes, error_for, read_limited
 from anyarch.registry.scopes import pull_scope, push_scope
 from anyarch.registry.transport import Transport
@@ -94,14 +94,14 @@ def _body(
     return from_file
 
 
-def _location(resp: httpx.Response, what: str) -> str:
+def _location(resp: Response, what: str) -> str:
     loc = resp.headers.get("location")
     if not loc:
         raise error_for(resp, what, kind="upload")
-    return str(resp.url.join(loc))
+    return urljoin(resp.url, loc)
 
 
-def _range_end(resp: httpx.Response) -> int | None:
+def _range_end(resp: Response) -> int | None:
     """Last byte held by the session from ``Range: 0-N`` (``-1`` if empty)."""
     value = resp.headers.get("range", "")
     if value.startswith("bytes="):
