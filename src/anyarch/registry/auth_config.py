@@ -19,13 +19,15 @@ import binascii
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyarch._util.fs import atomic_write_bytes
 from anyarch.errors import AnyarchError, AuthenticationError, InvalidInputError
 from anyarch.registry.credentials import Credential
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: The key Docker Hub's credentials live under in ``auths``.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -223,6 +225,8 @@ def _helper_binary(name: str) -> str:
 
 
 def _run_helper(name: str, action: str, payload: bytes) -> subprocess.CompletedProcess[bytes]:
+    import subprocess  # only configs with credential helpers pay for it at start-up
+
     program = _helper_binary(name)
     try:
         return subprocess.run(
