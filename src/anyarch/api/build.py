@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +23,7 @@ from typing import IO, Any
 from anyarch import transfer
 from anyarch._util import canonjson
 from anyarch._util.fs import atomic_write_bytes
-from anyarch.api import remote
+from anyarch.api import fastpath, remote
 from anyarch.api.local import export_image
 from anyarch.build.cache import (
     CACHE_ARTIFACT_TYPE,
@@ -44,6 +45,8 @@ from anyarch.build.solver import (
     PlatformOutcome,
     Solver,
     SolveResult,
+    StepEvent,
+    StepInfo,
 )
 from anyarch.build.steps_run import SecretSource
 from anyarch.errors import (
@@ -165,6 +168,9 @@ class BuildOptions:
     build_contexts: tuple[NamedContext, ...] = ()
     cache_to: tuple[CacheSpec, ...] = ()
     cache_from: tuple[CacheSpec, ...] = ()
+    fast: fastpath.FastRequest | None = None
+    """The warm fast path's view of this request (the CLI makes it, and replays it before
+    calling :func:`build`); when set, a successful build is recorded under it."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -813,6 +819,19 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
     epoch = _epoch_default(opts)
     if epoch is not None and epoch != opts.source_date_epoch:
         opts = dataclasses.replace(opts, source_date_epoch=epoch)
+    fast = opts.fast
+    if fast is not None and not _fast_eligible(opts):
+        # e.g. --no-cache: its result replaces the cached one, so the old record must go
+        fastpath.forget(store.root, fast)
+        fast = None
+    recorder: _Recorder | None = None
+    if fast is not None:
+        try:
+            fast.context_fingerprint()  # before the build: an edit during it must not be recorded
+            recorder = _Recorder(ev)
+            ev = recorder
+        except fastpath.Miss:
+            fast = None
     with store.layout.writing():
         session = Session.create(
             store,
@@ -843,6 +862,8 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                     all_platforms=opts.all_platforms,
                 )
                 provider = store_image_provider(store, opts.registry, pull=opts.pull, events=ev)
+                if recorder is not None:
+                    provider = recorder.noting_bases(provider)
                 if opts.build_contexts:
                     provider = with_named_contexts(
                         provider, store, opts.build_contexts, session.stat_cache
@@ -874,9 +895,125 @@ def build(store: Store, opts: BuildOptions, events: BuildEvents | None = None) -
                         opts.registry,
                         ev,
                     )
-                return _deliver(store, opts, solve, session.work)
+                result = _deliver(store, opts, solve, session.work)
+                if fast is not None and recorder is not None:
+                    _remember(store, fast, opts, result, recorder)
+                return result
         finally:
             session.close()
+
+
+def _fast_eligible(opts: BuildOptions) -> bool:
+    """Whether a record of this build could stand in for it (see :mod:`anyarch.api.fastpath`)."""
+    return not (
+        opts.no_cache
+        or opts.pull
+        or opts.push
+        or opts.outputs
+        or opts.secrets
+        or opts.build_contexts
+        or opts.cache_to
+        or opts.cache_from
+        or opts.context_tar is not None
+    )
+
+
+class _Recorder:
+    """Passes build events on, keeping what a replay re-emits and the base images resolved."""
+
+    def __init__(self, inner: BuildEvents) -> None:
+        self.inner = inner
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.bases: set[str] = set()
+        self._lock = threading.Lock()
+
+    def on_step(self, event: StepEvent) -> None:
+        if event.status == "done":
+            info: StepInfo = event.info
+            doc = {
+                "plan_key": info.plan_key,
+                "key": info.key,
+                "text": info.text,
+                "stage": info.stage,
+                "kind": info.kind,
+                "platform": format_all(info.platform),
+                "targets": [format_all(p) for p in info.targets],
+                "label": info.label,
+            }
+            with self._lock:
+                self.events.append(("step", doc))
+        self.inner.on_step(event)
+
+    def on_log(self, info: StepInfo, line: str) -> None:
+        self.inner.on_log(info, line)
+
+    def on_platform(self, outcome: PlatformOutcome) -> None:
+        if outcome.status == "ok" and outcome.image is not None:
+            doc = {
+                "platform": format_all(outcome.platform),
+                "how": outcome.how,
+                "digest": str(outcome.image.descriptor.digest),
+            }
+            with self._lock:
+                self.events.append(("platform", doc))
+        self.inner.on_platform(outcome)
+
+    def on_note(self, text: str) -> None:
+        self.inner.on_note(text)
+
+    def noting_bases(self, provide: Any) -> Any:
+        """Wrap an image provider so every base image it resolves is remembered."""
+
+        def resolve(ref: str, platform: Platform) -> BaseImage:
+            base: BaseImage = provide(ref, platform)
+            with self._lock:
+                self.bases.add(ref)
+            return base
+
+        return resolve
+
+
+def _remember(
+    store: Store,
+    fast: fastpath.FastRequest,
+    opts: BuildOptions,
+    result: BuildResult,
+    recorder: _Recorder,
+) -> None:
+    """Record a wholly successful build for the fast path; forget the old record otherwise."""
+    desc = result.descriptor
+    outcomes = result.outcomes
+    if (
+        fast.racy
+        or desc is None
+        or result.error is not None
+        or not outcomes
+        or any(o.status != "ok" for o in outcomes)
+        or len(result.names) != len(opts.tags)
+    ):
+        fastpath.forget(store.root, fast)
+        return
+    names = {e.name: str(e.descriptor.digest) for e in store.entries() if e.name is not None}
+    bases: dict[str, str] = {}
+    for ref in recorder.bases:
+        try:
+            name = str(parse_reference(ref))
+        except AnyarchError:
+            name = ref
+        if name not in names:  # e.g. pinned by digest, not by name: cannot be checked cheaply
+            fastpath.forget(store.root, fast)
+            return
+        bases[name] = names[name]
+    fastpath.record(
+        store.root,
+        fast,
+        result=desc.to_json(),
+        blobs=[str(d.digest) for d in store.walk(desc)],
+        bases=bases,
+        tags=dict(zip(opts.tags, result.names, strict=True)),
+        events=recorder.events,
+        metadata=result.metadata,
+    )
 
 
 def _deliver(store: Store, opts: BuildOptions, solve: SolveResult, work: Path) -> BuildResult:

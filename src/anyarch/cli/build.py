@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import click
 
-from anyarch.cli.farm_build import farm_builder, farm_options, run_from_build_params
+from anyarch.cli.farm_flags import farm_options, may_use_farm
 from anyarch.cli.output import table
 from anyarch.errors import NotFoundError, UsageError
 
@@ -75,6 +75,8 @@ class Progress:
 
     @staticmethod
     def _plat(p: Any) -> str:
+        if isinstance(p, str):  # a replayed build (anyarch.api.fastpath) has them as text
+            return p
         from anyarch.oci.platform import format_all
 
         return format_all(p)
@@ -165,7 +167,7 @@ class Progress:
                 self._write(f"{self._plat(o.platform)}: {o.error.message}")
 
     def failure_tails(self, result: Any) -> None:
-        if self.mode != "plain":
+        if self.mode != "plain" or not any(o.error is not None for o in result.outcomes):
             return
         from anyarch.build.solver import failure_tail
 
@@ -536,19 +538,12 @@ def build_cmd(
     node_push: bool = False,
 ) -> int | None:
     """Build an image from a Dockerfile and a context directory (- reads a tar on stdin)."""
-    farm = farm_builder(builder, force=plan_only or require_native or node_push)
-    if farm is not None:
-        return run_from_build_params(ctx, farm)
-    from anyarch.api.build import (
-        BuildOptions,
-        build,
-        parse_build_context,
-        parse_cache,
-        parse_output,
-    )
-    from anyarch.api.remote import RegistryOptions
-    from anyarch.build.steps_run import parse_secret
+    if may_use_farm(builder, force=plan_only or require_native or node_push):
+        from anyarch.cli.farm_build import farm_builder, run_from_build_params
 
+        farm = farm_builder(builder, force=plan_only or require_native or node_push)
+        if farm is not None:
+            return run_from_build_params(ctx, farm)
     del load, rewrite_timestamp
     stdin = sys.stdin.buffer
     if file == "-" and context == "-":
@@ -571,44 +566,38 @@ def build_cmd(
     if quiet:
         progress = "quiet"
     out = make_progress(progress)
-    opts = BuildOptions(
-        dockerfile=text,
-        dockerfile_name=name,
-        dockerfile_path=path,
-        context=context_dir,
-        context_tar=context_tar,
-        tags=tags,
-        platforms=_platforms(platforms),
-        build_args=_split_kv(build_args, "--build-arg", from_env=True),
-        target=target,
-        labels=_split_kv(labels, "--label", from_env=False),
-        no_cache=no_cache,
-        pull=pull,
-        network=network,
-        secrets=tuple(parse_secret(s) for s in secrets),
-        source_date_epoch=source_date_epoch,
-        jobs=jobs or 0,
-        keep_going=keep_going,
-        push=push,
-        outputs=tuple(parse_output(o) for o in outputs),
-        index_format=index_format,
-        compression=None if compression == "uncompressed" else compression,
-        iidfile=iidfile,
-        metadata_file=metadata_file,
-        registry=RegistryOptions(insecure=insecure, cacert=cacert, auth_file=authfile),
-        binfmt_dir=binfmt_dir,
-        stdout=sys.stdout.buffer,
-        all_platforms=any(p.strip() == "all" for p in platforms),
-        build_contexts=tuple(parse_build_context(c) for c in build_contexts),
-        cache_to=tuple(parse_cache(c, export=True) for c in cache_to),
-        cache_from=tuple(parse_cache(c, export=False) for c in cache_from),
+    arg_map = _split_kv(build_args, "--build-arg", from_env=True)
+    label_map = _split_kv(labels, "--label", from_env=False)
+    fast = None
+    if context != "-" and file != "-":
+        fast = _fast_request(
+            text, path, context_dir, platforms, arg_map, label_map, target, network, compression,
+            index_format, source_date_epoch, binfmt_dir, tags,
+        )  # fmt: skip
+    replayable = fast is not None and not (
+        no_cache or pull or push or outputs or secrets or build_contexts or cache_to or cache_from
     )
-    store = ctx.obj.store()
     live = out if isinstance(out, LiveProgress) else None
     if live is not None:
         live.__enter__()
     try:
-        result = build(store, opts, out)
+        result: Any = None
+        if replayable and fast is not None:
+            from anyarch.api import fastpath
+
+            if fastpath.enabled():
+                result, why = fastpath.replay(
+                    ctx.obj.store_root(), fast, out, iidfile=iidfile, metadata_file=metadata_file
+                )
+                if ctx.obj.debug:
+                    click.echo(f"debug: build fast path: {why}", err=True)
+        if result is None:
+            result = _full_build(
+                ctx, out, text, name, path, context_dir, context_tar, tags, platforms, arg_map,
+                target, label_map, no_cache, pull, network, secrets, source_date_epoch, jobs,
+                keep_going, push, outputs, index_format, compression, iidfile, metadata_file,
+                insecure, cacert, authfile, binfmt_dir, build_contexts, cache_to, cache_from, fast,
+            )  # fmt: skip
     finally:
         if live is not None:
             live.stop()
@@ -634,8 +623,141 @@ def build_cmd(
                 out._write(f"pushed {n}")
     result.raise_for_failure()
     if verify and result.descriptor is not None:
-        _verify_result(store, str(result.descriptor.digest))
+        _verify_result(ctx.obj.store(), str(result.descriptor.digest))
     return None
+
+
+def _fast_request(
+    text: str,
+    path: Path | None,
+    context_dir: Path | None,
+    platforms: Sequence[str],
+    build_args: dict[str, str],
+    labels: dict[str, str],
+    target: str | None,
+    network: str,
+    compression: str,
+    index_format: str,
+    source_date_epoch: int | None,
+    binfmt_dir: Path | None,
+    tags: Sequence[str],
+) -> Any:
+    """The fast path's view of this build (:mod:`anyarch.api.fastpath`), or None if it has none.
+
+    Everything as typed, so no OCI or store code is needed to build it.
+    """
+    from anyarch.api.fastpath import FastRequest
+
+    epoch = source_date_epoch
+    if epoch is None:
+        raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if raw:
+            try:
+                epoch = int(raw)
+            except ValueError:
+                return None  # the full build reports it
+    return FastRequest(
+        dockerfile=text,
+        dockerfile_path=str(path) if path is not None else None,
+        context=str(context_dir) if context_dir is not None else None,
+        platforms=[p.strip() for v in platforms for p in v.split(",")],
+        build_args=build_args,
+        target=target,
+        labels=labels,
+        network=network,
+        compression=None if compression == "uncompressed" else compression,
+        index_format=index_format,
+        epoch=epoch,
+        binfmt_dir=str(binfmt_dir) if binfmt_dir is not None else None,
+        all_platforms=any(p.strip() == "all" for p in platforms),
+        tags=tags,
+    )
+
+
+def _full_build(
+    ctx: click.Context,
+    out: Progress,
+    text: str,
+    name: str,
+    path: Path | None,
+    context_dir: Path | None,
+    context_tar: IO[bytes] | None,
+    tags: tuple[str, ...],
+    platforms: tuple[str, ...],
+    build_args: dict[str, str],
+    target: str | None,
+    labels: dict[str, str],
+    no_cache: bool,
+    pull: bool,
+    network: str,
+    secrets: tuple[str, ...],
+    source_date_epoch: int | None,
+    jobs: int | None,
+    keep_going: bool,
+    push: bool,
+    outputs: tuple[str, ...],
+    index_format: str,
+    compression: str,
+    iidfile: Path | None,
+    metadata_file: Path | None,
+    insecure: bool,
+    cacert: str | None,
+    authfile: str | None,
+    binfmt_dir: Path | None,
+    build_contexts: tuple[str, ...],
+    cache_to: tuple[str, ...],
+    cache_from: tuple[str, ...],
+    fast: Any,
+) -> Any:
+    """The build itself (the frontend, planner and solver are imported only now)."""
+    from anyarch.api.build import (
+        BuildOptions,
+        build,
+        parse_build_context,
+        parse_cache,
+        parse_output,
+    )
+    from anyarch.api.remote import RegistryOptions
+
+    secret_sources: tuple[Any, ...] = ()
+    if secrets:
+        from anyarch.build.steps_run import parse_secret
+
+        secret_sources = tuple(parse_secret(s) for s in secrets)
+    opts = BuildOptions(
+        dockerfile=text,
+        dockerfile_name=name,
+        dockerfile_path=path,
+        context=context_dir,
+        context_tar=context_tar,
+        tags=tags,
+        platforms=_platforms(platforms),
+        build_args=build_args,
+        target=target,
+        labels=labels,
+        no_cache=no_cache,
+        pull=pull,
+        network=network,
+        secrets=secret_sources,
+        source_date_epoch=source_date_epoch,
+        jobs=jobs or 0,
+        keep_going=keep_going,
+        push=push,
+        outputs=tuple(parse_output(o) for o in outputs),
+        index_format=index_format,
+        compression=None if compression == "uncompressed" else compression,
+        iidfile=iidfile,
+        metadata_file=metadata_file,
+        registry=RegistryOptions(insecure=insecure, cacert=cacert, auth_file=authfile),
+        binfmt_dir=binfmt_dir,
+        stdout=sys.stdout.buffer,
+        all_platforms=any(p.strip() == "all" for p in platforms),
+        build_contexts=tuple(parse_build_context(c) for c in build_contexts),
+        cache_to=tuple(parse_cache(c, export=True) for c in cache_to),
+        cache_from=tuple(parse_cache(c, export=False) for c in cache_from),
+        fast=fast,
+    )
+    return build(ctx.obj.store(), opts, out)
 
 
 def _verify_result(store: object, digest: str) -> None:

@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 
 from anyarch._util.fs import atomic_write_bytes
 from anyarch.cli.builder import node_timeout
+from anyarch.cli.farm_flags import farm_options
 from anyarch.cli.output import table
 from anyarch.errors import BuildError, FarmError, NotFoundError, UsageError
 from anyarch.farm.config import DEFAULT, FarmConfig
@@ -45,9 +46,6 @@ from anyarch.farm.dispatch import (
 from anyarch.farm.scheduler import Plan, describe
 from anyarch.store import Store
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
 # --- choosing the farm ---------------------------------------------------------------------
 
 
@@ -63,32 +61,6 @@ def farm_builder(builder: str | None, *, force: bool = False) -> str | None:
     if name == DEFAULT and not force:
         return None
     return name
-
-
-def farm_options(f: F) -> F:
-    """The build command's farm flags: --builder, --plan, --require-native, --node-push."""
-    f = click.option(
-        "--node-push",
-        is_flag=True,
-        help="With --push and --builder: nodes push their images by digest; only the index goes from here.",
-    )(f)
-    f = click.option(
-        "--require-native",
-        is_flag=True,
-        help="With --builder: fail before building if a platform has no native node.",
-    )(f)
-    f = click.option(
-        "--plan",
-        "plan_only",
-        is_flag=True,
-        help="With --builder: print which node builds which platform, and why; build nothing.",
-    )(f)
-    f = click.option(
-        "--builder",
-        metavar="NAME",
-        help="Build on this builder's nodes (default: the current builder, see 'anyarch builder use').",
-    )(f)
-    return f
 
 
 # --- the context, walked here ---------------------------------------------------------------
@@ -363,6 +335,34 @@ def _outputs(outputs: Sequence[str]) -> tuple[list[tuple[str, str, bool]], bool]
     return files, push
 
 
+class _Background:
+    """Runs a function in a daemon thread; :meth:`result` waits and returns or raises.
+
+    A daemon thread, so an error elsewhere (no node answered) ends the command
+    without waiting for it.
+    """
+
+    def __init__(self, fn: Callable[[], ContextSpec]) -> None:
+        self._fn = fn
+        self._value: ContextSpec | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as e:  # handed to the caller of result()
+            self._error = e
+
+    def result(self) -> ContextSpec:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 def run_farm_build(
     ctx: click.Context,
     builder: str,
@@ -426,6 +426,17 @@ def run_farm_build(
     sessions = open_sessions(
         config, b, connect_timeout=timeout, local_env={"ANYARCH_STORE": str(store.root)}
     )
+    # Walk and hash the context while the nodes are probed (SSH connection, a
+    # process on each node): both take about a second on a large context.
+    spec_job = (
+        None
+        if plan_only
+        else _Background(
+            lambda: context_spec(
+                context_dir, store, dockerfile=dockerfile, dockerfile_text=dockerfile_text
+            )
+        )
+    )
     try:
         infos = probe(sessions, wanted, reporter=reporter)
         if not any(i.reachable for i in infos):
@@ -443,9 +454,8 @@ def run_farm_build(
                 "emulated (QEMU, slower than native): "
                 + ", ".join(f"{p.platform} on {p.node}" for p in the_plan.emulated)
             )
-        spec = context_spec(
-            context_dir, store, dockerfile=dockerfile, dockerfile_text=dockerfile_text
-        )
+        assert spec_job is not None
+        spec = spec_job.result()
         repos = (
             tuple(dict.fromkeys(f"{r.registry}/{r.repository}" for r in refs)) if node_push else ()
         )

@@ -32,6 +32,21 @@ class Context:
             self._store = Store(self.store_path)
         return self._store
 
+    def store_root(self) -> Path:
+        """The store directory, without importing (or creating) the store.
+
+        The same directory as :func:`anyarch.store.default_store_root` when
+        ``--store`` is not given (a test checks it): the build's fast path reads
+        the store's ``index.json`` before deciding whether to load the store code.
+        """
+        if self.store_path is not None:
+            return self.store_path
+        env = os.environ.get("ANYARCH_STORE")
+        if env:
+            return Path(env)
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "anyarch"
+
 
 #: command name -> (module under anyarch.cli, attribute); imported on first use,
 #: so ``anyarch copy`` does not pay for the template engine, rich or the builder.
