@@ -146,10 +146,10 @@ class Patches:
         return has_blob
 
     @property
-    def _write_blob_hash_once(self) -> Callable[[Any, Any, Any], None]:
+    def _write_blob_hash_once(self) -> Callable[..., None]:
         store_blobs = self.store_blobs
 
-        def write_blob(ep: Any, desc: Any, opener: Any) -> None:
+        def write_blob(ep: Any, desc: Any, opener: Any, *, verified: bool = False) -> None:
             """The source (BlobReader) verifies while streaming and raises at a bad
             end, so the store writes without hashing again and commits after EOF."""
             bs = ep.layout.blobs
