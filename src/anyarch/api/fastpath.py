@@ -423,6 +423,8 @@ def replay(
             result = _apply(root, req, rec)
     except Miss as miss:
         return None, str(miss)
+    except OSError as exc:  # e.g. the store removed meanwhile: the full build reports it
+        return None, f"cannot use the store: {exc}"
     desc, names = result
     elapsed = time.monotonic() - started
     cached = 0
