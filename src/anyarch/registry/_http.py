@@ -330,8 +330,11 @@ class Client:
     def _connect(self, key: tuple[str, str, int]) -> _Connection:
         scheme, host, port = key
         where = f"{host}:{port}"
+        # An ASCII name goes to getaddrinfo as bytes: a str is run through the
+        # idna codec, whose import (stringprep, unicodedata) costs start-up time.
+        addr: str | bytes = host.encode("ascii") if host.isascii() else host
         try:
-            sock = socket.create_connection((host, port), timeout=self.timeout.connect)
+            sock = socket.create_connection((addr, port), timeout=self.timeout.connect)  # type: ignore[arg-type]
         except TimeoutError as exc:
             raise TransportTimeout(f"timed out connecting to {where}") from exc
         except socket.gaierror as exc:
