@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from anyarch._util.fs import fsync_dir
+from anyarch._util.fs import fsync_dir, make_temp
 from anyarch._util.hashing import CHUNK, new_hasher
 from anyarch.errors import BlobNotFoundError, DigestMismatchError
 from anyarch.oci import Digest
@@ -115,7 +114,7 @@ class BlobStore:
         """
         alg = expected.algorithm if expected else algorithm
         self.ingest.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.ingest)
+        fd, tmp = make_temp(self.ingest, "blob-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 w = BlobWriter(fh, alg, expected if (verified and expected) else None)
