@@ -200,3 +200,27 @@ def test_no_usable_record_is_a_miss_that_emits_nothing(
     events = _Events()
     result, reason = fastpath.replay(store, req, events)
     assert result is None and reason.startswith(why) and events.steps == []
+
+
+def test_code_fingerprint_follows_the_modules_that_decide_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "anyarch"
+    for rel in ("api/fastpath.py", "farm/node.py", "cli/build.py", "build/solver.py", "name.py"):
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text("x")
+    monkeypatch.setattr(fastpath, "__file__", str(pkg / "api" / "fastpath.py"))
+
+    def fingerprint() -> str:
+        monkeypatch.setattr(fastpath, "_code_fp", None)
+        return fastpath._code_fingerprint()
+
+    first = fingerprint()
+    (pkg / "farm" / "node.py").write_text("changed")
+    (pkg / "cli" / "build.py").write_text("changed")
+    assert fingerprint() == first
+    (pkg / "build" / "solver.py").write_text("changed")
+    second = fingerprint()
+    assert second != first
+    (pkg / "name.py").write_text("changed")
+    assert fingerprint() != second

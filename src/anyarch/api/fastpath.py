@@ -15,8 +15,8 @@ result except the context's files and the base images:
 * the Dockerfile text and path, the context path, platforms, build args,
   target, labels, network, compression, index format, ``SOURCE_DATE_EPOCH``,
   the binfmt directory, the host's machine type, anyarch's version and a stat
-  fingerprint of its own source files (a changed anyarch never replays an old
-  result).
+  fingerprint of the source files that decide a build's result (a changed
+  anyarch never replays an old result).
 
 The record holds what the key leaves out, checked on every replay:
 
@@ -194,13 +194,18 @@ class Miss(Exception):
 
 _code_fp: str | None = None
 
+_NOT_IN_RESULT = frozenset({"cli", "farm", "lint", "registry", "verify", "__pycache__"})
+"""Subpackages whose code cannot change what a build of the same inputs produces (output,
+the farm, ``anyarch check``/``verify``, and the registry client: base images are checked
+by digest)."""
+
 
 def _code_fingerprint() -> str:
-    """Path, size and mtime of every module of the installed anyarch (about 150 stats)."""
+    """Path, size and mtime of every module of the installed anyarch that decides a
+    build's result (about 100 stats): a changed anyarch never replays an old result."""
     global _code_fp
     if _code_fp is None:
         pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256()
         lines: list[str] = []
         stack = [pkg]
         while stack:
@@ -208,14 +213,13 @@ def _code_fingerprint() -> str:
             with os.scandir(d) as it:
                 for e in it:
                     if e.is_dir(follow_symlinks=False):
-                        if e.name != "__pycache__":
+                        if not (d == pkg and e.name in _NOT_IN_RESULT) and e.name != "__pycache__":
                             stack.append(e.path)
                     elif e.name.endswith(".py"):
                         st = e.stat(follow_symlinks=False)
                         lines.append(f"{e.path}\0{st.st_size}\0{st.st_mtime_ns}")
         lines.sort()
-        h.update("\n".join(lines).encode("utf-8", "surrogateescape"))
-        _code_fp = h.hexdigest()
+        _code_fp = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
     return _code_fp
 
 
