@@ -237,6 +237,7 @@ def test_a_collected_blob_makes_a_real_build(builder: Builder, tmp_path: Path) -
 def test_options_a_record_cannot_stand_for_skip_it(builder: Builder, tmp_path: Path) -> None:
     ctx = _context(tmp_path)
     cold = _build(builder, ctx)
+    time.sleep(1.1)  # steps run again stamp another second: another digest
     nocache = _build(builder, ctx, "--no-cache")
     assert "debug: build fast path" not in nocache.err and _ran(nocache)
     # --no-cache replaced the cached steps, so the record from before it is gone too
