@@ -7,10 +7,12 @@ else is observed from the JSON progress, the store and the image itself.
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +266,40 @@ def test_a_moved_context_is_another_request(builder: Builder, tmp_path: Path) ->
     shutil.copytree(ctx, moved)
     _settle()
     assert _fast(_build(builder, moved)).startswith("no record")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A throw-away HTTP server on 127.0.0.1: the directory it serves and its URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_build_that_downloads_is_never_replayed(
+    builder: Builder, tmp_path: Path, served: tuple[Path, str]
+) -> None:
+    root, url = served
+    (root / "data.txt").write_text("v1\n")
+    ctx = make_context(tmp_path / "ctx", {}, f"FROM {BASE}\nADD {url}/data.txt /data.txt\n")
+    _settle()
+    _build(builder, ctx)
+    assert builder.image("fp", AMD64).read("data.txt") == b"v1\n"
+    (root / "data.txt").write_text("v2\n")  # the context and the Dockerfile stay as they were
+    again = _build(builder, ctx)
+    assert _fast(again).startswith("no record")
+    assert builder.image("fp", AMD64).read("data.txt") == b"v2\n"

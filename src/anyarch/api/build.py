@@ -973,6 +973,16 @@ class _Recorder:
         return resolve
 
 
+def _fetches_urls(events: Sequence[tuple[str, Mapping[str, Any]]]) -> bool:
+    """Whether a step downloads (``ADD https://...``, ``ADD git@...``): what it reads is
+    fetched anew by every build, so no record can stand in for one."""
+    for kind, doc in events:
+        text = str(doc.get("text", "")) if kind == "step" else ""
+        if text[:3].upper() == "ADD" and ("://" in text or "git@" in text):
+            return True
+    return False
+
+
 def _remember(
     store: Store,
     fast: fastpath.FastRequest,
@@ -985,6 +995,7 @@ def _remember(
     outcomes = result.outcomes
     if (
         fast.racy
+        or _fetches_urls(recorder.events)
         or desc is None
         or result.error is not None
         or not outcomes
