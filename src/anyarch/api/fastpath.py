@@ -34,8 +34,9 @@ changed stat, a re-tagged base, a collected blob -- means "no replay": the
 caller runs the full build, which is always correct.  Options whose effect a
 record cannot capture (``--no-cache``, ``--pull``, ``--push``, ``--output``,
 ``--cache-from``/``--cache-to``, named build contexts, secrets, a context or
-Dockerfile on stdin) never take the fast path; the CLI does not even build a
-request for them.  ``ANYARCH_BUILD_FASTPATH=0`` turns it off.
+Dockerfile on stdin) never take the fast path, and a build that downloads
+(``ADD`` of a URL or git repository) is never recorded.
+``ANYARCH_BUILD_FASTPATH=0`` turns it off.
 
 A replay emits what a fully cached build emits: every step ``done`` and
 cached, in the order the full build finished them, each platform's outcome,
