@@ -601,6 +601,13 @@ def farm_case(case: Case, ctx: Path, work: Path, rnd: int) -> dict[str, Any]:
             ]
             r = run(argv, env=env)
             res = _summarise_build(r)
+            # the coordinator's farm status events (sending context, building, receiving),
+            # seconds from the start of the command: where the farm's own time goes
+            res["timeline"] = [
+                (round(e["time"] - r["start"], 2), f"{e.get('platform')} {e.get('status')}")
+                for e in _events(r["stderr"])
+                if e.get("event") == "farm" and isinstance(e.get("time"), (int, float))
+            ]
             try:
                 md = json.loads(meta.read_text())
                 res["context"] = md.get("anyarch.farm.context")
@@ -623,6 +630,50 @@ def farm_case(case: Case, ctx: Path, work: Path, rnd: int) -> dict[str, Any]:
         node.stop()
         _rmtree(rt)
         _rmtree(root)
+
+
+def farm_only(runs: int, workloads: Sequence[str] = ()) -> int:
+    """``--only farm``: the issue-7 farm cases and, just before each, the local cold build it
+    is compared with (same platforms, fresh store), printed; no buildah, no docs.  A quick
+    before/after check for changes to the farm."""
+    work = Path(tempfile.mkdtemp(prefix="anyarch-bench-farm-"))
+    try:
+        env = dict(os.environ, BENCH_CACHE=str(work / "cache"))
+        subprocess.run(
+            [sys.executable, str(MAKE_CONTEXTS)], env=env, check=True, capture_output=True
+        )
+        ctxs = work / "cache" / "contexts"
+        exe = _anyarch()
+        for rnd in range(runs):
+            for case in FARM_CASES:
+                if workloads and not any(w in case.workload for w in workloads):
+                    continue
+                ctx = ctxs / case.workload
+                store = work / f"local-{case.key}-r{rnd}"
+                local = run(
+                    [exe, "--store", str(store), "build", "-t", f"local-{case.key}:r{rnd}",
+                     "--platform", case.platforms, "--progress", "json", str(ctx)]
+                )  # fmt: skip
+                _rmtree(store)
+                r = farm_case(case, ctx, work, rnd)
+                c, w = r.get("cold", {}), r.get("warm", {})
+                ratio = c.get("wall", 0) / local["wall"] if local["wall"] else 0
+                print(
+                    f"r{rnd} {case.workload}: local cold {local['wall']:.2f}s (rc {local['rc']}); "
+                    f"farm cold {c.get('wall', 0):.2f}s (rc {c.get('rc')}) = {ratio:.2f}x local, "
+                    f"first step after {c.get('before_steps') or 0:.2f}s, "
+                    f"after last platform {c.get('after_platforms') or 0:.2f}s, "
+                    f"context {c.get('context')}; "
+                    f"warm {w.get('wall', 0):.2f}s (rc {w.get('rc')}) context {w.get('context')} "
+                    f"{r.get('error') or c.get('error') or w.get('error') or ''}",
+                    flush=True,
+                )
+                for phase in ("cold", "warm"):
+                    steps = (r.get(phase) or {}).get("timeline") or []
+                    print(f"  {phase}: " + "; ".join(f"{t:.2f} {what}" for t, what in steps))
+    finally:
+        _rmtree(work)
+    return 0
 
 
 # --- start-up: where a warm rebuild's time goes ----------------------------------------------
@@ -1647,8 +1698,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not re-check buildah's w3 arm/v7 failure",
     )
+    ap.add_argument(
+        "--only",
+        choices=["farm"],
+        help="farm: only the issue-7 farm cases, each after its local cold build; prints, no docs",
+    )
+    ap.add_argument(
+        "--workloads",
+        nargs="*",
+        default=[],
+        help="with --only farm: a subset of w2 w3",
+    )
     args = ap.parse_args(argv)
     args.argv = argv
+    if args.only == "farm":
+        return farm_only(args.runs, args.workloads)
 
     if args.limits_only:
         with tempfile.TemporaryDirectory() as d:

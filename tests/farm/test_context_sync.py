@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from anyarch.build.context import EntryKind, StatCache, open_context
 from anyarch.cli.farm_build import context_spec
 from anyarch.errors import NodeError
 from anyarch.farm import protocol
@@ -149,6 +150,31 @@ def test_a_file_changed_in_flight_is_refused(node: NodeSession, store: Store, ct
         (Path(os.environ["XDG_CACHE_HOME"]) / "anyarch" / "farm" / "contexts").iterdir()
     )
     assert [p.name for p in leftovers if not p.name.startswith(".lock")] == []
+
+
+def test_the_nodes_build_finds_every_digest_in_its_stat_cache(
+    node: NodeSession, store: Store, ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node verified each file as it arrived: its build must not read the context again
+    (except a file written just now, which the stat cache never trusts)."""
+    old = MTIME
+    for dirpath, _dirs, names in os.walk(ctx):
+        for n in names:
+            os.utime(Path(dirpath) / n, ns=(old, old), follow_symlinks=False)
+    (ctx / "fresh.txt").write_text("written a moment ago\n")
+    node_store = tmp_path / "node-store"
+    monkeypatch.setenv("ANYARCH_STORE", str(node_store))
+    spec = context_spec(ctx, store)
+    res = sync_context(node, spec)
+    snap = Path(res.snapshot)
+    cache = StatCache(node_store / "cache" / "stat.db")
+    tree = open_context(snap / "ctx", dockerfile=snap / "df" / "Dockerfile", cache=cache)
+    files = [e for e in tree.walk(include_build_files=False) if e.kind is EntryKind.FILE]
+    digests = tree.digests(files)
+    assert digests == {e.path: e.digest for e in spec.entries if e.kind == "f"}
+    assert tree.files_read == 1 and cache.misses == 1  # fresh.txt only
+    assert cache.hits == len(files) - 1
+    cache.close()
 
 
 @pytest.mark.parametrize(

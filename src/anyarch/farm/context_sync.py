@@ -30,6 +30,7 @@ import io
 import json
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -214,61 +215,120 @@ def _blob_sources(
 
 
 def sync_context(node: Node, spec: ContextSpec) -> SyncResult:
-    """Make ``spec`` present on ``node``; sends only what no recent snapshot there has."""
+    """Make ``spec`` present on ``node``; sends only what no recent snapshot there has.
+
+    One ``farm-node context-sync`` process on the node does both halves: it
+    answers the manifest with the snapshot or the digests it lacks, then
+    receives those on the same stream (one start-up of anyarch there, not two).
+    """
     started = time.monotonic()
     manifest = spec.manifest_bytes()
-    res = node.run_anyarch(["farm-node", "context-need"], input=manifest, timeout=300)
-    if res.returncode != 0:
-        raise node.failure("could not check its build context cache", res)
+    proc = node.start_anyarch(["farm-node", "context-sync"])
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    err_tail: list[bytes] = []
+    drain = threading.Thread(target=_drain, args=(proc.stderr, err_tail), daemon=True)
+    drain.start()
+    sent = 0
+    blobs: dict[str, tuple[int, Callable[[], IO[bytes]]]] = {}
     try:
-        answer = json.loads(res.stdout)
-        need = {str(d) for d in answer["need"]}
-        have = answer.get("snapshot")
-    except (ValueError, KeyError, TypeError):
+        try:
+            protocol.write_json(proc.stdin, protocol.MANIFEST, json.loads(manifest))
+            answer = _answer(node, proc.stdout, "context-sync")
+            need = {str(d) for d in answer["need"]} if not answer.get("snapshot") else set()
+        except (BrokenPipeError, ConnectionResetError, protocol.StreamCut):
+            raise _failed(
+                node, proc, drain, err_tail, "could not check its build context cache"
+            ) from None
+        except (KeyError, TypeError):
+            raise NodeError(
+                f"node {node.name}: unexpected answer to context-sync: {answer!r:.200}",
+                hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
+            ) from None
+        if answer.get("snapshot"):
+            snapshot = str(answer["snapshot"])
+        else:
+            blobs = _blob_sources(spec, need)
+            sink = proc.stdin
+            try:
+                for digest, (size, open_) in blobs.items():
+                    with open_() as src:
+                        protocol.write_blob(sink, digest, size, src)
+                    sent += size
+                protocol.write_end(sink)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the node stopped reading: its answer (or exit status and stderr) says why
+            except (OSError, AnyarchError) as e:
+                raise FarmError(
+                    f"cannot read {spec.label} to send it to node {node.name}: {e}",
+                    hint="was a file removed or made unreadable during the build?",
+                ) from None
+            try:
+                done = _answer(node, proc.stdout, "context-sync")
+                snapshot = str(done["snapshot"])
+            except protocol.StreamCut:
+                raise _failed(
+                    node, proc, drain, err_tail, "could not receive the build context"
+                ) from None
+            except (KeyError, TypeError):
+                raise NodeError(
+                    f"node {node.name}: unexpected answer to context-sync: {done!r:.200}",
+                    hint="is the node's anyarch a different version?",
+                ) from None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        if proc.wait() != 0:
+            raise _failed(node, proc, drain, err_tail, "could not receive the build context")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    return SyncResult(snapshot, len(blobs), sent, time.monotonic() - started)
+
+
+def _answer(node: Node, stream: IO[bytes], what: str) -> dict[str, Any]:
+    """The node's next result frame (protocol errors are a version mismatch)."""
+    try:
+        fr = protocol.read_frame(stream)
+    except protocol.ProtocolError as e:
         raise NodeError(
-            f"node {node.name}: unexpected answer to context-need: {res.stdout[:200]!r}",
+            f"node {node.name}: {what}: {e}",
             hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
         ) from None
-    if have:
-        return SyncResult(str(have), 0, 0, time.monotonic() - started)
-
-    blobs = _blob_sources(spec, need)
-    proc = node.start_anyarch(["farm-node", "context-put"])
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    sent = 0
-    sink = proc.stdin
-    try:
-        protocol.write_json(sink, protocol.MANIFEST, json.loads(manifest))
-        for digest, (size, open_) in blobs.items():
-            with open_() as src:
-                protocol.write_blob(sink, digest, size, src)
-            sent += size
-        protocol.write_end(sink)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the node stopped reading: its exit status and stderr say why
-    except (OSError, AnyarchError) as e:
-        proc.kill()
-        proc.wait()
-        raise FarmError(
-            f"cannot read {spec.label} to send it to node {node.name}: {e}",
-            hint="was a file removed or made unreadable during the build?",
-        ) from None
-    with contextlib.suppress(OSError):
-        proc.stdin.close()
-    proc.stdin = None  # closed above; communicate() must not flush it again
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise node.failure(
-            "could not receive the build context", Completed(proc.returncode, out, err)
-        )
-    try:
-        snapshot = json.loads(out)["snapshot"]
-    except (ValueError, KeyError, TypeError):
+    if fr.kind != protocol.RESULT or not isinstance(fr.obj, dict):
         raise NodeError(
-            f"node {node.name}: unexpected answer to context-put: {out[:200]!r}",
+            f"node {node.name}: unexpected {fr.kind!r} frame from {what}",
             hint="is the node's anyarch a different version?",
-        ) from None
-    return SyncResult(str(snapshot), len(blobs), sent, time.monotonic() - started)
+        )
+    return fr.obj
+
+
+def _failed(
+    node: Node,
+    proc: subprocess.Popen[bytes],
+    drain: threading.Thread,
+    err_tail: list[bytes],
+    what: str,
+) -> NodeError:
+    """The node's side ended early: its exit status and stderr say why."""
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    drain.join(timeout=5)
+    return node.failure(what, Completed(rc, b"", b"".join(err_tail)))
+
+
+def _drain(stream: IO[bytes], tail: list[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := stream.read(65536):
+            tail.append(chunk)
+            if len(tail) > 64:
+                del tail[:-64]
 
 
 __all__ = ["DIR", "FILE", "SYMLINK", "ContextEntry", "ContextSpec", "SyncResult", "sync_context"]

@@ -30,12 +30,10 @@ import queue
 import shutil
 import signal
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -178,7 +176,7 @@ def _wanted_digests(m: dict[str, Any]) -> set[str]:
     return out
 
 
-def context_need(manifest_raw: bytes) -> dict[str, Any]:
+def context_need(manifest_raw: bytes | dict[str, Any]) -> dict[str, Any]:
     """Answer a manifest: the snapshot if present, else the digests this node lacks."""
     m = _parse_manifest(manifest_raw)
     sid = _snapshot_id(_canonical(m))
@@ -211,18 +209,69 @@ def _parse_manifest(raw: bytes | Any) -> dict[str, Any]:
     return m
 
 
-def context_put(stream: IO[bytes]) -> dict[str, Any]:
-    """Receive a manifest and the missing files; assemble and return the snapshot."""
+#: called with the new snapshot and (ctx-relative path, digest, stat) of each file placed
+Placed = Callable[[Path, Sequence[tuple[str, str, os.stat_result]]], None]
+
+
+def context_put(stream: IO[bytes], *, on_placed: Placed | None = None) -> dict[str, Any]:
+    """Receive a manifest and the missing files; assemble and return the snapshot.
+
+    Each received file is written once, straight to its place in the new
+    snapshot (verified against its digest as it arrives), with its mode and
+    mtime set through the open descriptor: on a context of thousands of small
+    files, file creation is the cost, so nothing is staged and renamed.  With
+    ``on_placed`` the caller learns every file's verified digest (the CLI seeds the
+    node's stat cache with them, so the node's build does not hash the context again).
+    """
     first = protocol.read_frame(stream)
     if first.kind != protocol.MANIFEST:
         raise NodeFailure("context-put: expected a manifest first")
+    return _put(stream, _parse_manifest(first.obj), on_placed)
+
+
+def context_sync(inp: IO[bytes], out: IO[bytes], *, on_placed: Placed | None = None) -> None:
+    """``context-need`` and ``context-put`` in one process (one start-up on the node).
+
+    Reads a manifest frame and answers with a result frame: ``{"snapshot": …}`` if
+    the node has it (then the end frame), else ``{"snapshot": null, "need": […]}``;
+    then reads the blob frames and the end frame, assembles the snapshot and
+    answers ``{"snapshot", "received", "bytes"}`` and the end frame.
+    """
+    first = protocol.read_frame(inp)
+    if first.kind != protocol.MANIFEST:
+        raise NodeFailure("context-sync: expected a manifest first")
     m = _parse_manifest(first.obj)
+    answer = context_need(m)
+    protocol.write_json(out, protocol.RESULT, answer)
+    if not answer["snapshot"]:
+        protocol.write_json(out, protocol.RESULT, _put(inp, m, on_placed))
+    protocol.write_end(out)
+
+
+def _put(stream: IO[bytes], m: dict[str, Any], on_placed: Placed | None) -> dict[str, Any]:
     sid = _snapshot_id(_canonical(m))
     root = _contexts_root()
     root.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
-    received: dict[str, Path] = {}
-    nbytes = 0
+    root = root.resolve()  # the path the node's build resolves the context to (stat cache key)
+    snap = root / sid
+    asm = _Assembly(m, Path(tempfile.mkdtemp(prefix=".tmp-", dir=root)))
+    try:
+        return _receive(stream, asm, root, snap, on_placed)
+    except OSError as e:
+        raise NodeFailure(
+            f"context-put: cannot write the snapshot: {e}",
+            "is the node's disk full, or its cache directory not writable?",
+        ) from None
+    finally:
+        if asm.tmp.exists():
+            _rmtree(asm.tmp)
+
+
+def _receive(
+    stream: IO[bytes], asm: _Assembly, root: Path, snap: Path, on_placed: Placed | None
+) -> dict[str, Any]:
+    asm.prepare()
+    writer = _Writer(asm)
     try:
         while True:
             fr = protocol.read_frame(stream)
@@ -230,105 +279,232 @@ def context_put(stream: IO[bytes]) -> dict[str, Any]:
                 break
             if fr.kind != protocol.BLOB or fr.body is None:
                 raise NodeFailure(f"context-put: unexpected frame {fr.kind!r}")
-            digest = str(fr.obj["digest"])
-            if not is_digest(digest):
-                raise NodeFailure(f"context-put: bad digest {digest!r}")
-            dest = incoming / digest[7:]
-            h = hashlib.sha256()
-            with open(dest, "wb") as out:
-                while chunk := fr.body.read(protocol.CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            if "sha256:" + h.hexdigest() != digest:
-                raise NodeFailure(
-                    f"a context file sent as {digest} hashes to sha256:{h.hexdigest()}",
-                    "a file changed while it was being sent; run the build again",
-                )
-            received[digest] = dest
-            nbytes += fr.obj["size"]
-        snap = root / sid
-        with _lock(root / ".lock"):
-            if not (snap / "manifest.json").is_file():
-                _assemble(m, snap, received, _known_files())
-            else:
-                os.utime(snap / "manifest.json")
-            _prune(keep=snap)
-        return {"snapshot": str(snap), "received": len(received), "bytes": nbytes}
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
+            asm.receive(str(fr.obj["digest"]), fr.body, writer)
+    except BaseException:
+        writer.close(raise_error=False)
+        raise
+    writer.close()
+    with _lock(root / ".lock"):
+        if not (snap / "manifest.json").is_file():
+            asm.finish(_known_files())
+            os.rename(asm.tmp, snap)
+            if on_placed is not None:
+                on_placed(snap, asm.placed)
+        else:
+            os.utime(snap / "manifest.json")
+        _prune(keep=snap)
+    return {"snapshot": str(snap), "received": len(asm.received), "bytes": asm.nbytes}
 
 
-def _assemble(
-    m: dict[str, Any], snap: Path, received: dict[str, Path], known: dict[str, Path]
-) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=snap.parent))
-    try:
-        ctx = tmp / "ctx"
-        ctx.mkdir()
-        (tmp / "df").mkdir()
+class _Assembly:
+    """A snapshot being assembled in ``tmp`` (``ctx/``, ``df/``, ``manifest.json``).
 
-        uses = Counter(
-            e["d"] for e in m["entries"] if e.get("t") == FILE and not e.get("h")
-        ) + Counter([m["dockerfile"]["d"], *([m["ignore"]["d"]] if m.get("ignore") else [])])
+    Directories are made first (owner-writable until :meth:`finish`), so every
+    file can be written where it belongs the moment it arrives.
+    """
 
-        def place(digest: str, target: Path) -> None:
-            """Put the content at ``target``: moved from what was received on its last
-            use (no second copy of the bytes), else copied."""
-            uses[digest] -= 1
-            got = received.get(digest)
-            if got is not None and uses[digest] == 0:
-                os.rename(got, target)
-                received.pop(digest)
-                return
-            src = got or known.get(digest)
-            if src is None:
-                raise NodeFailure(
-                    f"context-put: content {digest} was neither sent nor cached",
-                    "run the build again",
-                )
-            shutil.copyfile(src, target)
+    def __init__(self, m: dict[str, Any], tmp: Path) -> None:
+        self.m = m
+        self.tmp = tmp
+        self.ctx = tmp / "ctx"
+        self.entries = [ContextEntry.from_json(e) for e in m["entries"]]
+        df = m["dockerfile"]
+        self.df_rel = f"df/{df['name']}"
+        self.ignore_rel = f"df/{df['name']}.dockerignore" if m.get("ignore") else None
+        # digest -> where its content goes (snapshot-relative), in manifest order
+        self.targets: dict[str, list[str]] = {}
+        for e in self.entries:
+            if e.kind == FILE and not e.hardlink_to:
+                assert e.digest is not None
+                self.targets.setdefault(e.digest, []).append(f"ctx/{e.path}")
+        self.targets.setdefault(df["d"], []).append(self.df_rel)
+        if self.ignore_rel is not None:
+            self.targets.setdefault(m["ignore"]["d"], []).append(self.ignore_rel)
+        self.meta = {f"ctx/{e.path}": e for e in self.entries if e.kind == FILE}
+        self.received: dict[str, str] = {}  # digest -> the snapshot-relative file holding it
+        self.placed: list[tuple[str, str, os.stat_result]] = []  # (ctx-relative, digest, stat)
+        self.nbytes = 0
 
-        entries = [ContextEntry.from_json(e) for e in m["entries"]]
-        dirs: list[ContextEntry] = []
-        for e in entries:
-            target = ctx / e.path
-            if not target.parent.is_dir() or target.parent.is_symlink():
+    def prepare(self) -> None:
+        self.ctx.mkdir()
+        (self.tmp / "df").mkdir()
+        dirs = {""}
+        for e in self.entries:
+            parent = e.path.rsplit("/", 1)[0] if "/" in e.path else ""
+            if parent not in dirs:
                 raise NodeFailure(f"context entry {e.path!r} comes before its parent directory")
             if e.kind == DIR:
-                target.mkdir(0o700)
+                (self.ctx / e.path).mkdir(0o700)
+                dirs.add(e.path)
+
+    def receive(self, digest: str, body: protocol._Bounded, writer: _Writer) -> None:
+        """Take one sent content for the first place that needs it, verifying it.
+
+        A small file is read and verified here and created by ``writer`` on its own
+        thread (file creation is the slow part; reading the next one overlaps it);
+        a big one is streamed to disk here.
+        """
+        if not is_digest(digest):
+            raise NodeFailure(f"context-put: bad digest {digest!r}")
+        places = self.targets.get(digest)
+        if not places or digest in self.received:
+            raise NodeFailure(
+                f"context-put: {digest} was sent but is not (or no longer) wanted",
+                "a bug, or mismatched anyarch versions",
+            )
+        rel = places[0]
+        h = hashlib.sha256()
+        size = 0
+        if body.left <= _SMALL:
+            parts = []
+            while chunk := body.read(protocol.CHUNK):
+                parts.append(chunk)
+            data = b"".join(parts)
+            h.update(data)
+            self._check(digest, h)
+            writer.put(rel, digest, data)
+            size = len(data)
+        else:
+            fd = self._create(rel)
+            try:
+                while chunk := body.read(protocol.CHUNK):
+                    h.update(chunk)
+                    _write_all(fd, chunk)
+                    size += len(chunk)
+                self._check(digest, h)
+                self._finish_file(fd, rel, digest)
+            finally:
+                os.close(fd)
+        self.received[digest] = rel
+        self.nbytes += size
+
+    @staticmethod
+    def _check(digest: str, h: Any) -> None:
+        if "sha256:" + h.hexdigest() != digest:
+            raise NodeFailure(
+                f"a context file sent as {digest} hashes to sha256:{h.hexdigest()}",
+                "a file changed while it was being sent; run the build again",
+            )
+
+    def _create(self, rel: str) -> int:
+        return os.open(
+            os.path.join(self.tmp, rel),
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
+
+    def write_small(self, rel: str, digest: str, data: bytes) -> None:
+        fd = self._create(rel)
+        try:
+            _write_all(fd, data)
+            self._finish_file(fd, rel, digest)
+        finally:
+            os.close(fd)
+
+    def _finish_file(self, fd: int, rel: str, digest: str) -> None:
+        e = self.meta.get(rel)
+        if e is None:  # the Dockerfile or its ignore file
+            os.fchmod(fd, 0o644)
+            return
+        os.fchmod(fd, e.mode)
+        os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        self.placed.append((e.path, digest, os.fstat(fd)))
+
+    def _copy(self, digest: str, rel: str, known: dict[str, Path]) -> None:
+        got = self.received.get(digest)
+        src = self.tmp / got if got is not None else known.get(digest)
+        if src is None:
+            raise NodeFailure(
+                f"context-put: content {digest} was neither sent nor cached",
+                "run the build again",
+            )
+        with open(src, "rb") as fin:
+            fd = os.open(
+                self.tmp / rel,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+            try:
+                with open(fd, "wb", closefd=False) as fout:
+                    shutil.copyfileobj(fin, fout, protocol.CHUNK)
+                self._finish_file(fd, rel, digest)
+            finally:
+                os.close(fd)
+
+    def finish(self, known: dict[str, Path]) -> None:
+        """Place what was not sent (copies of sent or cached files), links, metadata."""
+        for digest, places in self.targets.items():
+            first_sent = self.received.get(digest)
+            for rel in places:
+                if rel != first_sent:
+                    self._copy(digest, rel, known)
+        dirs: list[ContextEntry] = []
+        for e in self.entries:
+            target = self.ctx / e.path
+            if e.kind == DIR:
                 dirs.append(e)
             elif e.kind == SYMLINK:
                 os.symlink(e.link_target or "", target)
                 with contextlib.suppress(OSError, NotImplementedError):
                     os.utime(target, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
             elif e.hardlink_to:
-                first = ctx / e.hardlink_to
+                first = self.ctx / e.hardlink_to
                 if not first.is_file() or first.is_symlink():
                     raise NodeFailure(
                         f"context entry {e.path!r} links to {e.hardlink_to!r}, not a file before it"
                     )
                 os.link(first, target)
-            else:
                 assert e.digest is not None
-                place(e.digest, target)
-                os.chmod(target, e.mode)
-                os.utime(target, ns=(e.mtime_ns, e.mtime_ns))
-        df = m["dockerfile"]
-        place(df["d"], tmp / "df" / df["name"])
-        if m.get("ignore"):
-            place(m["ignore"]["d"], tmp / "df" / (df["name"] + ".dockerignore"))
+                self.placed.append((e.path, e.digest, os.lstat(target)))
         for e in reversed(dirs):
-            os.chmod(ctx / e.path, e.mode)
-            os.utime(ctx / e.path, ns=(e.mtime_ns, e.mtime_ns))
-        root_meta = m.get("root") or {}
-        os.chmod(ctx, int(root_meta.get("m", 0o755)) & 0o7777)
+            os.chmod(self.ctx / e.path, e.mode)
+            os.utime(self.ctx / e.path, ns=(e.mtime_ns, e.mtime_ns))
+        root_meta = self.m.get("root") or {}
+        os.chmod(self.ctx, int(root_meta.get("m", 0o755)) & 0o7777)
         if root_meta.get("mt"):
-            os.utime(ctx, ns=(int(root_meta["mt"]), int(root_meta["mt"])))
-        (tmp / "manifest.json").write_bytes(_canonical(m))
-        os.rename(tmp, snap)
-    except BaseException:
-        _rmtree(tmp)
-        raise
+            os.utime(self.ctx, ns=(int(root_meta["mt"]), int(root_meta["mt"])))
+        (self.tmp / "manifest.json").write_bytes(_canonical(self.m))
+
+
+#: contents up to this size are read whole and created on the writer thread
+_SMALL = 1 << 20
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _Writer:
+    """Creates verified small files on a second thread, a bounded queue behind the reader."""
+
+    def __init__(self, asm: _Assembly) -> None:
+        self._asm = asm
+        self._queue: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue(maxsize=64)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after an error, only drain (the reader must not block)
+                try:
+                    self._asm.write_small(*item)
+                except BaseException as e:
+                    self._error = e
+
+    def put(self, rel: str, digest: str, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((rel, digest, data))
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait until every queued file is written; re-raise the first failure."""
+        self._queue.put(None)
+        self._thread.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
 
 def _rmtree(path: Path) -> None:
@@ -356,7 +532,12 @@ def _prune(*, keep: Path) -> None:
 
 
 class _StdinWatch:
-    """Reads the coordinator's one-line answer; EOF before it means the coordinator is gone."""
+    """Reads the coordinator's one-line answer; EOF before it means the coordinator is gone.
+
+    It reads the raw descriptor, not ``sys.stdin.buffer``: a daemon thread blocked
+    inside a buffered reader holds its lock, and at exit the interpreter waits a
+    whole second for that lock before giving up — a second added to every farm build.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.answers: queue.Queue[bytes | None] = queue.Queue()
@@ -364,17 +545,31 @@ class _StdinWatch:
         self.gone = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
-    def _run(self) -> None:
+    def _lines(self) -> Iterator[bytes]:
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd is None:  # not a real file (tests): its own readline
+            while line := self._stream.readline():
+                yield line
+            return
+        pending = b""
         while True:
-            try:
-                line = self._stream.readline()
-            except (OSError, ValueError):
-                line = b""
-            if not line:
-                self.gone.set()
-                self.answers.put(None)
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 return
-            self.answers.put(line)
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                yield line + b"\n"
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for line in self._lines():
+                self.answers.put(line)
+        self.gone.set()
+        self.answers.put(None)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -403,9 +598,17 @@ def run_build(
     *,
     push_to: Sequence[str] = (),
     keep_going: bool = False,
+    store_root: Path | None = None,
 ) -> int:
     """``farm-node build``: build this node's platforms in one ``anyarch build``, stream
-    events, then ship the result (one image per platform that succeeded)."""
+    events, then ship the result (one image per platform that succeeded).
+
+    The build leaves its images in the node's store (``store_root``, else the
+    default store), and the blobs the coordinator asks for are sent from there:
+    no image archive is written and read back (that was a second full write of
+    every blob, base layers included)."""
+    from anyarch.store import Store
+
     snap = Path(snapshot)
     manifest = json.loads((snap / "manifest.json").read_bytes())
     df_name = manifest["dockerfile"]["name"]
@@ -423,14 +626,13 @@ def run_build(
         tempfile.TemporaryDirectory(prefix="build-", dir=scratch_root) as tmpname,
     ):
         tmp = Path(tmpname)
-        archive = tmp / "image.tar"
         meta = tmp / "metadata.json"
         argv = [
             *self_command(),
+            *(["--store", str(store_root)] if store_root is not None else []),
             "build",
             "--platform", ",".join(platforms),
             "-f", str(snap / "df" / df_name),
-            "--output", f"type=oci,dest={archive}",
             "--metadata-file", str(meta),
             "--progress", "json",
             *(["--keep-going"] if keep_going else []),
@@ -484,39 +686,43 @@ def run_build(
             "images": {},
             "blobs": [],
         }
-        if archive.is_file():
+        store: Store | None = None
+        top = metadata.get("containerimage.descriptor") if isinstance(metadata, dict) else None
+        if top:
             try:
-                described = _describe_archive(archive, platforms)
+                store = Store(store_root)
+                described = _describe_stored(store, Descriptor.from_json(top), platforms)
                 result.update(described)
                 if push_to and described["images"]:
-                    result["pushed"] = _push(archive, tmp, described["images"], push_to)
+                    result["pushed"] = _push(store, tmp, described, push_to)
             except NodeFailure as e:
                 result.update(exit=1, images={}, error=e.message, hint=e.hint)
-            except (OSError, tarfile.TarError, ValueError, AnyarchError) as e:
-                result.update(exit=1, images={}, error=f"cannot read the build's output: {e}")
+            except (OSError, ValueError, KeyError, TypeError, AnyarchError) as e:
+                result.update(exit=1, images={}, error=f"cannot read the build's result: {e}")
         elif rc == 0:
-            result.update(exit=1, error="the build wrote no output archive")
+            result.update(
+                exit=1, error="the build reported no image (no containerimage.descriptor)"
+            )
         send(protocol.RESULT, result)
-        if not result["images"]:
+        if not result["images"] or store is None:
             protocol.write_end(out)
             return 0
         answer = watch.answers.get()
         if answer is None:
             return 130
         want = json.loads(answer).get("want", [])
-        with tarfile.open(archive, "r:") as tf:
-            members = {m.name: m for m in tf.getmembers() if m.isfile()}
-            for digest in want:
-                alg, _, hexpart = str(digest).partition(":")
-                m = members.get(f"blobs/{alg}/{hexpart}")
-                if m is None:
-                    raise NodeFailure(
-                        f"the coordinator asked for {digest}, which the build did not produce"
-                    )
-                src = tf.extractfile(m)
-                assert src is not None
-                with write_lock, src:
-                    protocol.write_blob(out, digest, m.size, src)
+        sizes = {b["digest"]: b["size"] for b in result["blobs"]}
+        for digest in want:
+            if digest not in sizes:
+                raise NodeFailure(
+                    f"the coordinator asked for {digest}, which the build did not produce"
+                )
+            try:
+                src = store.blobs.open(Digest.parse(str(digest)))
+            except AnyarchError as e:
+                raise NodeFailure(f"cannot send {digest}: {e.message}") from None
+            with write_lock, src:
+                protocol.write_blob(out, digest, sizes[digest], src)
         protocol.write_end(out)
         return 0
 
@@ -530,35 +736,36 @@ def _read_json(path: Path) -> Any:
         return {"unreadable": True}
 
 
-def _describe_archive(archive: Path, platforms: Sequence[str]) -> dict[str, Any]:
-    """The image of each platform in an oci-archive, and every blob it holds."""
-    with tarfile.open(archive, "r:") as tf:
-        blobs: dict[str, int] = {}
-        for m in tf.getmembers():
-            if m.isfile() and m.name.startswith("blobs/"):
-                parts = m.name.split("/")
-                if len(parts) == 3:
-                    blobs[f"{parts[1]}:{parts[2]}"] = m.size
+def _describe_stored(store: Any, top: Descriptor, platforms: Sequence[str]) -> dict[str, Any]:
+    """The image of each platform under ``top`` in the node's store, and the blobs each
+    needs (manifest, config, layers) with their sizes."""
 
-        def read(name: str) -> bytes:
-            f = tf.extractfile(name)
-            if f is None:
-                raise NodeFailure(f"{name} missing from the build output")
-            with f:
-                return f.read()
+    def blob(d: Descriptor) -> bytes:
+        return bytes(store.blobs.read(d.digest))
 
-        def blob(d: Descriptor) -> bytes:
-            return read(f"blobs/{d.digest.algorithm}/{d.digest.hex}")
-
-        top = Index.from_bytes(read("index.json"))
-        images = _find_images(top, platforms, blob)
+    if mediatype.is_index(top.media_type):
+        images = _find_images(
+            Index.from_bytes(blob(top), top.media_type).manifests, platforms, blob
+        )
+    else:
+        images = _find_images([top], platforms, blob)
+    blobs: dict[str, int] = {}
+    for d in images.values():
+        blobs[str(d.digest)] = d.size
+        m = Manifest.from_bytes(blob(d), d.media_type)
+        for part in (m.config, *m.layers):
+            if part.urls and mediatype.is_foreign(part.media_type):
+                continue  # not distributed (the coordinator does not need it either)
+            blobs[str(part.digest)] = store.blobs.size(part.digest)
     return {
         "images": {p: d.to_json() for p, d in images.items()},
         "blobs": [{"digest": d, "size": s} for d, s in sorted(blobs.items())],
     }
 
 
-def _find_images(top: Index, platforms: Sequence[str], blob: Any) -> dict[str, Descriptor]:
+def _find_images(
+    tops: Sequence[Descriptor], platforms: Sequence[str], blob: Any
+) -> dict[str, Descriptor]:
     """The single-platform manifest of each of ``platforms`` present, carrying its platform."""
     found: list[Descriptor] = []
 
@@ -571,7 +778,7 @@ def _find_images(top: Index, platforms: Sequence[str], blob: Any) -> dict[str, D
                 return  # an attestation manifest
             found.append(d)
 
-    for d in top.manifests:
+    for d in tops:
         visit(d, 0)
     out: dict[str, Descriptor] = {}
     for d in found:
@@ -593,25 +800,23 @@ def _platform_from_config(d: Descriptor, blob: Any) -> Platform:
 
 
 def _push(
-    archive: Path, tmp: Path, images: dict[str, Any], repositories: Sequence[str]
+    store: Any, tmp: Path, described: dict[str, Any], repositories: Sequence[str]
 ) -> dict[str, list[str]]:
-    """Push each image by digest to each repository, from an OCI layout made of the archive."""
+    """Push each image by digest to each repository, from an OCI layout of the store's blobs
+    (hard links where the file system allows, else copies)."""
     layout = tmp / "layout"
-    (layout / "blobs").mkdir(parents=True)
-    with tarfile.open(archive, "r:") as tf:
-        for m in tf.getmembers():
-            parts = m.name.split("/")
-            if not (m.isfile() and len(parts) == 3 and parts[0] == "blobs"):
-                continue
-            Digest.parse(f"{parts[1]}:{parts[2]}")  # refuses anything that is not a digest
-            (layout / "blobs" / parts[1]).mkdir(exist_ok=True)
-            src = tf.extractfile(m)
-            assert src is not None
-            with src, open(layout / "blobs" / parts[1] / parts[2], "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+    for b in described["blobs"]:
+        d = Digest.parse(str(b["digest"]))
+        dest = layout / "blobs" / d.algorithm / d.hex
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src = store.blobs.path(d)
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copyfile(src, dest)
     (layout / "oci-layout").write_bytes(b'{"imageLayoutVersion":"1.0.0"}')
     pushed: dict[str, list[str]] = {}
-    for platform, image in images.items():
+    for platform, image in described["images"].items():
         desc = Descriptor.from_json(image)
         entry = desc.to_json()
         entry.pop("platform", None)
@@ -646,4 +851,14 @@ def fail(out: IO[bytes], e: NodeFailure) -> None:
         protocol.write_json(out, protocol.ERROR, {"message": e.message, "hint": e.hint})
 
 
-__all__ = ["NodeFailure", "cache_dir", "context_need", "context_put", "fail", "info", "run_build"]
+__all__ = [
+    "NodeFailure",
+    "Placed",
+    "cache_dir",
+    "context_need",
+    "context_put",
+    "context_sync",
+    "fail",
+    "info",
+    "run_build",
+]
