@@ -3,7 +3,7 @@
 A farm node needs only SSH and Python ≥ 3.11.  When ``anyarch`` is missing
 on it, older than the coordinator, or does not speak this farm protocol, the
 coordinator packs itself — the ``anyarch`` package plus its pure-Python
-dependencies (httpx and friends, click, rich) — into one ``.pyz`` file, copies
+dependencies (click, rich and rich's own) — into one ``.pyz`` file, copies
 it into the node's cache directory (``~/.cache/anyarch/farm``), and runs it
 there with the node's ``python3``.  Optional compiled speed-ups (isal,
 zstandard) are left out: the core falls back to zlib.
@@ -34,20 +34,12 @@ from anyarch.errors import FarmError
 
 #: Packages shipped with anyarch (each if installed; pure-Python files only).
 DEPENDENCIES = (
-    "httpx",
-    "httpcore",
-    "h11",
-    "anyio",
-    "sniffio",
-    "idna",
-    "certifi",
     "click",
     "rich",
     "markdown_it",
     "mdurl",
     "pygments",
     "typing_extensions",
-    "exceptiongroup",
 )
 _SKIP_DIRS = {"__pycache__", "tests", "test"}
 _SKIP_SUFFIXES = (".so", ".pyd", ".pyc", ".pyo", ".c", ".h", ".pyi")
