@@ -224,7 +224,7 @@ def _deliver(
         dst = transfer.RegistryEndpoint(client, dst_loc.ref.repository)
         by_tag = dst_loc.ref.digest is None
         hints = (
-            store_mount_hints(store, dst_loc.ref.registry)
+            store_mount_hints(store, dst_loc.ref.registry, pushing=desc.digest)
             if isinstance(src.endpoint, transfer.LayoutEndpoint) and src.endpoint.layout.root == store.layout.root
             else None
         )
@@ -262,7 +262,7 @@ def _deliver(
     return CopyResult(f"oci:{dst_loc.path}:{tag}", desc, stats, plats)
 
 
-def store_mount_hints(store: Store, registry: str) -> dict[Digest, list[str]]:
+def store_mount_hints(store: Store, registry: str, *, pushing: Digest | None = None) -> dict[Digest, list[str]]:
     """Blobs of stored images named after ``registry``, and the repositories they came from.
 
     A base image pulled from ``REG/library/debian`` leaves its layers in the
@@ -270,11 +270,13 @@ def store_mount_hints(store: Store, registry: str) -> dict[Digest, list[str]]:
     ask the registry to mount those layers from ``library/debian`` instead of
     uploading them again (``docker push`` does the same from its
     distribution metadata).  Only what the store holds is walked: no I/O
-    beyond local manifests.  A wrong hint costs one refused mount.
+    beyond local manifests.  A wrong hint costs one refused mount, so the
+    names of the image being pushed (``pushing``) give none: it was most
+    likely built here, and its own new blobs are in no repository yet.
     """
     hints: dict[Digest, list[str]] = {}
     for entry in store.entries():
-        if not entry.name:
+        if not entry.name or entry.descriptor.digest == pushing:
             continue
         try:
             ref = parse_reference(entry.name)
