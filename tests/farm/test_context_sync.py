@@ -20,7 +20,7 @@ from anyarch.cli.farm_build import context_spec
 from anyarch.errors import NodeError
 from anyarch.farm import protocol
 from anyarch.farm.config import NodeConfig
-from anyarch.farm.context_sync import ContextSpec, sync_context
+from anyarch.farm.context_sync import ContextSpec, send_context, sync_context
 from anyarch.farm.nodes import NodeSession
 from anyarch.farm.transport import LocalTransport
 from anyarch.store import Store
@@ -150,6 +150,32 @@ def test_a_file_changed_in_flight_is_refused(node: NodeSession, store: Store, ct
         (Path(os.environ["XDG_CACHE_HOME"]) / "anyarch" / "farm" / "contexts").iterdir()
     )
     assert [p.name for p in leftovers if not p.name.startswith(".lock")] == []
+
+
+def test_a_build_session_refuses_a_file_changed_in_flight_before_building(
+    node: NodeSession, store: Store, ctx: Path
+) -> None:
+    """``farm-node build --context-on-stdin`` syncs first, on the same stream; a file
+    that does not match its digest ends the session with the node's own complaint."""
+    spec = context_spec(ctx, store)
+    bad = dataclasses.replace(
+        spec, opener=lambda rel: io.BytesIO(b"X" * (ctx / rel).stat().st_size)
+    )
+    proc = node.start_anyarch(
+        ["farm-node", "build", "--context-on-stdin", "--platform", "linux/amd64"]
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        with pytest.raises(NodeError) as e:
+            send_context(node.name, bad, proc.stdin, proc.stdout)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert e.value.message.startswith(
+        "node local could not receive the build context: a context file sent as sha256:"
+    )
+    assert e.value.hint == "a file changed while it was being sent; run the build again"
+    assert proc.returncode == 1
 
 
 def test_the_nodes_build_finds_every_digest_in_its_stat_cache(

@@ -110,7 +110,12 @@ def context_sync_cmd(ctx: click.Context) -> None:
 
 
 @farm_node_group.command("build", context_settings={"ignore_unknown_options": True})
-@click.option("--snapshot", required=True, help="Context snapshot directory on this node.")
+@click.option("--snapshot", help="Context snapshot directory on this node.")
+@click.option(
+    "--context-on-stdin",
+    is_flag=True,
+    help="Sync the context first, on this stream (as context-sync), instead of --snapshot.",
+)
 @click.option("--platform", "platforms", required=True, multiple=True, help="A platform to build.")
 @click.option(
     "--push-to", "push_to", multiple=True, help="Push the images by digest to this repository."
@@ -120,13 +125,16 @@ def context_sync_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def build_cmd(
     ctx: click.Context,
-    snapshot: str,
+    snapshot: str | None,
+    context_on_stdin: bool,
     platforms: tuple[str, ...],
     push_to: tuple[str, ...],
     keep_going: bool,
     build_args: tuple[str, ...],
 ) -> None:
     """Run one 'anyarch build' for these platforms; stream framed progress and results."""
+    if (snapshot is None) != context_on_stdin:
+        raise click.UsageError("give exactly one of --snapshot and --context-on-stdin")
     out = sys.stdout.buffer
     try:
         rc = farm_node.run_build(
@@ -138,6 +146,7 @@ def build_cmd(
             push_to=list(push_to),
             keep_going=keep_going,
             store_root=_store_root(ctx),
+            on_placed=_seeder(ctx),
         )
     except farm_node.NodeFailure as e:
         farm_node.fail(out, e)

@@ -214,66 +214,85 @@ def _blob_sources(
     return blobs
 
 
+class SyncCut(protocol.StreamCut):
+    """The node's side of a context sync ended early; ``what`` says in which half."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def send_context(
+    node_name: str, spec: ContextSpec, sink: IO[bytes], source: IO[bytes]
+) -> tuple[str, int, int]:
+    """The coordinator's half of a context sync on an open stream to the node.
+
+    Sends the manifest, reads the node's answer, sends the files it lacks and
+    reads where the snapshot is.  Returns (snapshot, files sent, bytes sent).
+    Raises :class:`SyncCut` when the node's side ends early (its exit status
+    and stderr say why), :class:`NodeError` for what the node reports, and
+    :class:`FarmError` when a file here cannot be read.
+    """
+    try:
+        protocol.write_json(sink, protocol.MANIFEST, json.loads(spec.manifest_bytes()))
+        answer = _answer(node_name, source, "context-sync")
+    except (BrokenPipeError, ConnectionResetError, protocol.StreamCut):
+        raise SyncCut("could not check its build context cache") from None
+    if answer.get("snapshot"):
+        return str(answer["snapshot"]), 0, 0
+    try:
+        need = {str(d) for d in answer["need"]}
+    except (KeyError, TypeError):
+        raise NodeError(
+            f"node {node_name}: unexpected answer to context-sync: {answer!r:.200}",
+            hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
+        ) from None
+    blobs = _blob_sources(spec, need)
+    sent = 0
+    try:
+        for digest, (size, open_) in blobs.items():
+            with open_() as src:
+                protocol.write_blob(sink, digest, size, src)
+            sent += size
+        protocol.write_end(sink)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the node stopped reading: its answer (or exit status and stderr) says why
+    except (OSError, AnyarchError) as e:
+        raise FarmError(
+            f"cannot read {spec.label} to send it to node {node_name}: {e}",
+            hint="was a file removed or made unreadable during the build?",
+        ) from None
+    try:
+        done = _answer(node_name, source, "context-sync")
+    except protocol.StreamCut:
+        raise SyncCut("could not receive the build context") from None
+    if not isinstance(done.get("snapshot"), str):
+        raise NodeError(
+            f"node {node_name}: unexpected answer to context-sync: {done!r:.200}",
+            hint="is the node's anyarch a different version?",
+        )
+    return done["snapshot"], len(blobs), sent
+
+
 def sync_context(node: Node, spec: ContextSpec) -> SyncResult:
     """Make ``spec`` present on ``node``; sends only what no recent snapshot there has.
 
     One ``farm-node context-sync`` process on the node does both halves: it
     answers the manifest with the snapshot or the digests it lacks, then
     receives those on the same stream (one start-up of anyarch there, not two).
+    (A farm build does this inside its ``farm-node build`` session instead.)
     """
     started = time.monotonic()
-    manifest = spec.manifest_bytes()
     proc = node.start_anyarch(["farm-node", "context-sync"])
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     err_tail: list[bytes] = []
     drain = threading.Thread(target=_drain, args=(proc.stderr, err_tail), daemon=True)
     drain.start()
-    sent = 0
-    blobs: dict[str, tuple[int, Callable[[], IO[bytes]]]] = {}
     try:
         try:
-            protocol.write_json(proc.stdin, protocol.MANIFEST, json.loads(manifest))
-            answer = _answer(node, proc.stdout, "context-sync")
-            need = {str(d) for d in answer["need"]} if not answer.get("snapshot") else set()
-        except (BrokenPipeError, ConnectionResetError, protocol.StreamCut):
-            raise _failed(
-                node, proc, drain, err_tail, "could not check its build context cache"
-            ) from None
-        except (KeyError, TypeError):
-            raise NodeError(
-                f"node {node.name}: unexpected answer to context-sync: {answer!r:.200}",
-                hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
-            ) from None
-        if answer.get("snapshot"):
-            snapshot = str(answer["snapshot"])
-        else:
-            blobs = _blob_sources(spec, need)
-            sink = proc.stdin
-            try:
-                for digest, (size, open_) in blobs.items():
-                    with open_() as src:
-                        protocol.write_blob(sink, digest, size, src)
-                    sent += size
-                protocol.write_end(sink)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the node stopped reading: its answer (or exit status and stderr) says why
-            except (OSError, AnyarchError) as e:
-                raise FarmError(
-                    f"cannot read {spec.label} to send it to node {node.name}: {e}",
-                    hint="was a file removed or made unreadable during the build?",
-                ) from None
-            try:
-                done = _answer(node, proc.stdout, "context-sync")
-                snapshot = str(done["snapshot"])
-            except protocol.StreamCut:
-                raise _failed(
-                    node, proc, drain, err_tail, "could not receive the build context"
-                ) from None
-            except (KeyError, TypeError):
-                raise NodeError(
-                    f"node {node.name}: unexpected answer to context-sync: {done!r:.200}",
-                    hint="is the node's anyarch a different version?",
-                ) from None
+            snapshot, files, sent = send_context(node.name, spec, proc.stdin, proc.stdout)
+        except SyncCut as e:
+            raise _failed(node, proc, drain, err_tail, e.what) from None
         with contextlib.suppress(OSError):
             proc.stdin.close()
         if proc.wait() != 0:
@@ -286,21 +305,28 @@ def sync_context(node: Node, spec: ContextSpec) -> SyncResult:
     finally:
         with contextlib.suppress(OSError):
             proc.stdin.close()
-    return SyncResult(snapshot, len(blobs), sent, time.monotonic() - started)
+    return SyncResult(snapshot, files, sent, time.monotonic() - started)
 
 
-def _answer(node: Node, stream: IO[bytes], what: str) -> dict[str, Any]:
-    """The node's next result frame (protocol errors are a version mismatch)."""
+def _answer(node_name: str, stream: IO[bytes], what: str) -> dict[str, Any]:
+    """The node's next result frame (an error frame is the node's complaint; anything
+    else a version mismatch)."""
     try:
         fr = protocol.read_frame(stream)
     except protocol.ProtocolError as e:
         raise NodeError(
-            f"node {node.name}: {what}: {e}",
+            f"node {node_name}: {what}: {e}",
             hint="is the node's anyarch a different version? 'anyarch builder inspect --bootstrap' updates it",
         ) from None
+    if fr.kind == protocol.ERROR and isinstance(fr.obj, dict):
+        raise NodeError(
+            f"node {node_name} could not receive the build context: "
+            f"{fr.obj.get('message', 'failed')}",
+            hint=fr.obj.get("hint") or None,
+        )
     if fr.kind != protocol.RESULT or not isinstance(fr.obj, dict):
         raise NodeError(
-            f"node {node.name}: unexpected {fr.kind!r} frame from {what}",
+            f"node {node_name}: unexpected {fr.kind!r} frame from {what}",
             hint="is the node's anyarch a different version?",
         )
     return fr.obj
@@ -331,4 +357,14 @@ def _drain(stream: IO[bytes], tail: list[bytes]) -> None:
                 del tail[:-64]
 
 
-__all__ = ["DIR", "FILE", "SYMLINK", "ContextEntry", "ContextSpec", "SyncResult", "sync_context"]
+__all__ = [
+    "DIR",
+    "FILE",
+    "SYMLINK",
+    "ContextEntry",
+    "ContextSpec",
+    "SyncCut",
+    "SyncResult",
+    "send_context",
+    "sync_context",
+]

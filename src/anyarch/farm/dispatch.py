@@ -5,7 +5,8 @@ what it can build; nodes that do not answer are skipped with a warning.
 :func:`plan` is the pure scheduler applied to what the probes found.
 :func:`execute` then, per node and all nodes in parallel:
 
-1. syncs the build context to the node (once per node, only missing files);
+1. syncs the build context to the node (once per node, only missing files),
+   at the start of the node's first ``farm-node build`` session;
 2. runs ``anyarch farm-node build`` there, which runs one ``anyarch build
    --platform P1,P2 --output type=oci,…  --metadata-file … --progress json``
    for all the node's platforms (stages and layers they share are built and
@@ -37,11 +38,12 @@ from typing import IO, Any, Protocol, cast
 from anyarch.errors import AnyarchError, BuildError, FarmError, NodeError
 from anyarch.farm import protocol
 from anyarch.farm.config import BuilderConfig, FarmConfig
-from anyarch.farm.context_sync import ContextSpec, SyncResult, sync_context
+from anyarch.farm.context_sync import ContextSpec, SyncCut, SyncResult, send_context
 from anyarch.farm.index import assemble_index, check_complete, missing_blobs, store_index
 from anyarch.farm.nodes import NodeInfo, NodeSession
 from anyarch.farm.scheduler import Mode, Placement, Plan, canonical, schedule
 from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
+from anyarch.farm.transport import Completed
 from anyarch.oci import Descriptor, Digest, mediatype
 from anyarch.store import Store
 
@@ -312,18 +314,14 @@ class _Run:
 
     # -- context --
 
-    def synced(self, node: str) -> SyncResult:
+    def sync_slot(self, node: str) -> tuple[Future[SyncResult], bool]:
+        """The node's context sync, and whether the caller is the one to do it."""
         with self.lock:
             fut = self.syncs.get(node)
-            mine = fut is None
-            if fut is None:
-                fut = self.syncs[node] = Future()
-        if mine:
-            try:
-                fut.set_result(sync_context(self.sessions[node], self.request.context))
-            except BaseException as e:
-                fut.set_exception(e)
-        return fut.result()
+            if fut is not None:
+                return fut, False
+            fut = self.syncs[node] = Future()
+            return fut, True
 
     # -- one job: a node's platforms --
 
@@ -346,15 +344,25 @@ class _Run:
                 raise _NodeLost(node, gone)
             for p in job.placements:
                 self.reporter.status(p.platform, node, "sending context")
-            try:
-                sync = self.synced(node)
-            except NodeError as e:
-                raise _NodeLost(node, e.message) from None
-            if self.cancel.is_set():
-                raise _Cancelled()
-            for p in job.placements:
-                self.reporter.status(p.platform, node, f"building ({p.mode.value})")
-            outcome = self.build(self.sessions[node], job, sync)
+            fut, mine = self.sync_slot(node)
+            if mine:
+                # the first job on a node syncs the context in its own build session
+                try:
+                    outcome = self.build(self.sessions[node], job, None, fut)
+                finally:
+                    if not fut.done():
+                        fut.set_exception(
+                            NodeError(f"node {node}: the build context was not synced")
+                        )
+            else:
+                try:
+                    sync = fut.result()
+                except NodeError as e:
+                    raise _NodeLost(node, e.message) from None
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                self._building(job)
+                outcome = self.build(self.sessions[node], job, sync, None)
         except _Cancelled:
             for p in job.placements:
                 self._finish(p, attempts[p.platform], "cancelled", started)
@@ -405,11 +413,58 @@ class _Run:
         if status == "failed" and not self.request.keep_going:
             self.cancel_all()
 
+    def _building(self, job: _Job) -> None:
+        for p in job.placements:
+            self.reporter.status(p.platform, job.node, f"building ({p.mode.value})")
+
+    def _sync_in_session(
+        self,
+        session: NodeSession,
+        proc: subprocess.Popen[bytes],
+        fut: Future[SyncResult],
+        err_tail: list[bytes],
+        drain: threading.Thread,
+        started: float,
+    ) -> None:
+        """The context sync at the start of a ``--context-on-stdin`` build session."""
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            snapshot, files, sent = send_context(
+                session.name, self.request.context, proc.stdin, proc.stdout
+            )
+        except SyncCut as e:
+            rc = _wait(proc)
+            drain.join(timeout=5)
+            err = session.failure(e.what, Completed(rc or 0, b"", b"".join(err_tail)))
+            fut.set_exception(err)
+            if self.cancel.is_set():
+                raise _Cancelled() from None
+            raise _NodeLost(session.name, err.message) from None
+        except NodeError as e:
+            fut.set_exception(e)
+            raise _NodeLost(session.name, e.message) from None
+        except BaseException as e:
+            fut.set_exception(e)
+            raise
+        fut.set_result(SyncResult(snapshot, files, sent, time.monotonic() - started))
+
     def build(
-        self, session: NodeSession, job: _Job, sync: SyncResult
+        self,
+        session: NodeSession,
+        job: _Job,
+        sync: SyncResult | None,
+        fut: Future[SyncResult] | None,
     ) -> dict[str, AnyarchError | None]:
-        """Run the node's build and receive its images; per platform, None or its error."""
-        args = ["farm-node", "build", "--snapshot", sync.snapshot]
+        """Run the node's build and receive its images; per platform, None or its error.
+
+        Without ``sync`` the session starts by syncing the context (``fut`` gets
+        the result, for other jobs on the same node).
+        """
+        started = time.monotonic()
+        if sync is None:
+            args = ["farm-node", "build", "--context-on-stdin"]
+        else:
+            args = ["farm-node", "build", "--snapshot", sync.snapshot]
         for plat in job.platforms:
             args += ["--platform", plat]
         for repo in self.request.node_push:
@@ -429,6 +484,12 @@ class _Run:
         outcome: dict[str, AnyarchError | None] = {}
         first = job.platforms[0]
         try:
+            if sync is None:
+                assert fut is not None
+                self._sync_in_session(session, proc, fut, err_tail, t, started)
+                if self.cancel.is_set():
+                    raise _Cancelled()
+                self._building(job)
             while True:
                 try:
                     fr = protocol.read_frame(proc.stdout)

@@ -8,8 +8,11 @@ subprocess for the ``default`` node), and talk over stdin/stdout:
     native/emulated/unavailable (the same probe as ``anyarch doctor``), free disk.
 ``context-need`` / ``context-put``
     The two halves of a context sync (see :mod:`anyarch.farm.context_sync`).
+``context-sync``
+    Both halves on one stream, in one process.
 ``build``
-    Runs ``anyarch build`` for one platform on a synced context and streams
+    Runs ``anyarch build`` for the node's platforms on a synced context (with
+    ``--context-on-stdin``, after syncing it on the same stream) and streams
     framed progress events, then the result; the coordinator answers with
     the blobs it lacks, and they follow on the same stream.
 
@@ -229,13 +232,16 @@ def context_put(stream: IO[bytes], *, on_placed: Placed | None = None) -> dict[s
     return _put(stream, _parse_manifest(first.obj), on_placed)
 
 
-def context_sync(inp: IO[bytes], out: IO[bytes], *, on_placed: Placed | None = None) -> None:
+def context_sync(
+    inp: IO[bytes], out: IO[bytes], *, on_placed: Placed | None = None, end: bool = True
+) -> str:
     """``context-need`` and ``context-put`` in one process (one start-up on the node).
 
     Reads a manifest frame and answers with a result frame: ``{"snapshot": …}`` if
     the node has it (then the end frame), else ``{"snapshot": null, "need": […]}``;
     then reads the blob frames and the end frame, assembles the snapshot and
-    answers ``{"snapshot", "received", "bytes"}`` and the end frame.
+    answers ``{"snapshot", "received", "bytes"}`` and (with ``end``) the end frame.
+    Returns the snapshot directory.
     """
     first = protocol.read_frame(inp)
     if first.kind != protocol.MANIFEST:
@@ -244,8 +250,11 @@ def context_sync(inp: IO[bytes], out: IO[bytes], *, on_placed: Placed | None = N
     answer = context_need(m)
     protocol.write_json(out, protocol.RESULT, answer)
     if not answer["snapshot"]:
-        protocol.write_json(out, protocol.RESULT, _put(inp, m, on_placed))
-    protocol.write_end(out)
+        answer = _put(inp, m, on_placed)
+        protocol.write_json(out, protocol.RESULT, answer)
+    if end:
+        protocol.write_end(out)
+    return str(answer["snapshot"])
 
 
 def _put(stream: IO[bytes], m: dict[str, Any], on_placed: Placed | None) -> dict[str, Any]:
@@ -590,7 +599,7 @@ def _events(line: bytes) -> dict[str, Any]:
 
 
 def run_build(
-    snapshot: str,
+    snapshot: str | None,
     platforms: Sequence[str],
     build_args: Sequence[str],
     out: IO[bytes],
@@ -599,6 +608,7 @@ def run_build(
     push_to: Sequence[str] = (),
     keep_going: bool = False,
     store_root: Path | None = None,
+    on_placed: Placed | None = None,
 ) -> int:
     """``farm-node build``: build this node's platforms in one ``anyarch build``, stream
     events, then ship the result (one image per platform that succeeded).
@@ -606,9 +616,15 @@ def run_build(
     The build leaves its images in the node's store (``store_root``, else the
     default store), and the blobs the coordinator asks for are sent from there:
     no image archive is written and read back (that was a second full write of
-    every blob, base layers included)."""
+    every blob, base layers included).
+
+    ``snapshot`` None: the session starts with a context sync on the same stream
+    (see :func:`context_sync`; one anyarch start-up on the node for both).
+    """
     from anyarch.store import Store
 
+    if snapshot is None:
+        snapshot = context_sync(inp, out, on_placed=on_placed, end=False)
     snap = Path(snapshot)
     manifest = json.loads((snap / "manifest.json").read_bytes())
     df_name = manifest["dockerfile"]["name"]
