@@ -8,14 +8,17 @@ entries those are — ``.dockerignore`` semantics — is decided above the farm
 list down), so the farm never imports the solver.
 
 The node keeps recent contexts as immutable *snapshots* under its cache
-directory, keyed by the manifest's digest.  A sync is two commands over the
-node's connection:
+directory, keyed by the manifest's digest.  A sync is two halves on one
+framed stream (:func:`send_context`; on the node ``farm-node context-sync``,
+or the start of ``farm-node build --context-on-stdin``):
 
-1. ``farm-node context-need`` reads the manifest and answers either "I have
-   that snapshot" or the digests it has in no recent snapshot;
-2. ``farm-node context-put`` (only when something is missing) receives the
-   manifest and just those files, and assembles the new snapshot from them
-   and the files of earlier snapshots.
+1. the node reads the manifest and answers either "I have that snapshot" or
+   the digests it has in no recent snapshot;
+2. (only when something is missing) it receives just those files and
+   assembles the new snapshot from them and the files of earlier snapshots.
+
+(``farm-node context-need`` / ``context-put`` are the two halves as separate
+commands, for coordinators of earlier versions.)
 
 An unchanged context therefore costs one manifest round trip; a changed file
 costs that file.  The node verifies every file against its digest.

@@ -8,7 +8,7 @@ what it can build; nodes that do not answer are skipped with a warning.
 1. syncs the build context to the node (once per node, only missing files),
    at the start of the node's first ``farm-node build`` session;
 2. runs ``anyarch farm-node build`` there, which runs one ``anyarch build
-   --platform P1,P2 --output type=oci,…  --metadata-file … --progress json``
+   --platform P1,P2 --metadata-file … --progress json`` into the node's store
    for all the node's platforms (stages and layers they share are built and
    sent once) and streams its progress back, framed, over the same connection;
 3. asks the node for exactly the blobs the coordinator's store lacks and
