@@ -48,6 +48,7 @@ def test_oci_archive_and_layout(builder: Builder, tmp_path: Path) -> None:
     assert [m["platform"]["architecture"] for m in raw["manifests"]] == ["amd64", "arm64"]  # type: ignore[index]
     arm = _skopeo_json("inspect", "--override-arch", "arm64", f"oci:{layout}:2")
     assert arm["Architecture"] == "arm64"
+    assert sorted(p.name for p in layout.iterdir()) == ["blobs", "index.json", "oci-layout"]
 
 
 def test_docker_archive(builder: Builder, tmp_path: Path) -> None:

@@ -134,6 +134,17 @@ def test_index_pushed_by_skopeo_is_inspected_pulled_copied(anyarch, busybox_layo
     assert f"Digest: {digest}" in r.out
     assert json.loads(_skopeo("inspect", "--tls-verify=false", f"docker://{dst}").stdout)["Digest"] == digest
 
+def test_copy_registry_to_oci_layout_dir(anyarch, busybox_layout, registry, repo, tmp_path):
+    src = f"{registry.host}/{repo}:lay"
+    anyarch("copy", f"oci:{busybox_layout}:latest", src, "--progress", "quiet", check=True)
+    out = tmp_path / "layout"
+    r = anyarch("copy", src, f"oci:{out}:v1", "--progress", "quiet", check=True)
+    assert r.out.startswith(f"Copied {src} -> oci:{out}:v1")
+    # only what the image-layout spec names: no locks, no ingest directory
+    assert sorted(p.name for p in out.iterdir()) == ["blobs", "index.json", "oci-layout"]
+    info = json.loads(_skopeo("inspect", "--override-arch", "arm64", f"oci:{out}:v1").stdout)
+    assert info["Architecture"] == "arm64"
+
 
 def test_pull_default_is_host_platform_only(anyarch, per_arch, busybox_layout, registry, repo):
     src = f"{registry.host}/{repo}:all"

@@ -138,6 +138,8 @@ def test_export_layout_read_and_copied_by_skopeo(anyarch, busybox_layout, tmp_pa
     out_dir = tmp_path / "exported"
     r = anyarch("export", "localhost/bb:1.35", str(out_dir), check=True)
     assert "(oci)" in r.out
+    # a plain layout: none of the store's own bookkeeping (locks, ingest/)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["blobs", "index.json", "oci-layout"]
     info = json.loads(subprocess.run([skopeo, "inspect", "--override-arch", "arm64", f"oci:{out_dir}:1.35"], capture_output=True, text=True, check=True).stdout)
     assert info["Architecture"] == "arm64" and info["Os"] == "linux"
     other = tmp_path / "other"

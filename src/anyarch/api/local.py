@@ -170,6 +170,8 @@ def export_image(
         with transfer.transaction(dst):
             transfer.copy_image(transfer.LayoutEndpoint(store.layout), dst, desc)
             layout.update_entries(lambda es: [e for e in es if e.name != ann[REF_NAME]] + [StoredImage(ann.get(REF_NAME), exported)])
+        if dest.resolve() != store.root.resolve():
+            layout.tidy()
         return fmt
     if fmt == "oci-archive":
         members: dict[str, Path | bytes] = {

@@ -259,6 +259,8 @@ def _deliver(
     with transfer.transaction(ep):
         stats = transfer.copy_image(src.endpoint, ep, desc, platforms=sparse, jobs=opts.jobs, progress=progress, root_raw=raw)
         layout.update_entries(lambda es: [e for e in es if e.name != tag] + [StoredImage(tag, desc)])
+    if layout.root.resolve() != store.root.resolve():
+        layout.tidy()
     return CopyResult(f"oci:{dst_loc.path}:{tag}", desc, stats, plats)
 
 

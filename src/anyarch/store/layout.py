@@ -94,6 +94,20 @@ class Layout:
         with file_lock(self.root / ".gc.lock"):
             yield
 
+    def tidy(self) -> None:
+        """Drop the store's own bookkeeping (lock files, an empty ``ingest/``) from a plain layout.
+
+        For a layout handed to other tools (``export``, ``copy … oci:DIR``,
+        ``--output type=oci,tar=false``), which expect only ``oci-layout``,
+        ``index.json`` and ``blobs/``.  Call it after the write finished; a
+        concurrent anyarch writer into the same directory would recreate them.
+        """
+        with contextlib.suppress(OSError):
+            self.blobs.ingest.rmdir()  # only when empty: a crashed write leaves its file for gc
+        for name in (".lock", ".gc.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / name).unlink()
+
     # -- index.json --------------------------------------------------------
 
     def entries(self) -> list[StoredImage]:
