@@ -941,9 +941,9 @@ def experiments(ctxs: Path, work: Path, repeat: int = 3) -> dict[str, Any]:
     out["lib bytes"] = sum(p.stat().st_size for p in lib.rglob("*") if p.is_file())
     # 3. hashing the w2 context on a cold stat cache
     rows = {
-        "2-thread pool, fresh 1 MiB buffer per file (SourceTree.digests today)": [],
+        "2-thread pool, fresh 1 MiB buffer per file (SourceTree.digests until a3c76eb)": [],
         "one thread, fresh 1 MiB buffer per file": [],
-        "one thread, hashlib.file_digest": [],
+        "one thread, hashlib.file_digest (SourceTree.digests now, for files under 4 MiB)": [],
     }
     modes = ("pool", "sequential", "file_digest")
     for i in range(repeat):
