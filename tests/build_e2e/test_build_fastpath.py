@@ -236,6 +236,21 @@ def test_a_collected_blob_makes_a_real_build(builder: Builder, tmp_path: Path) -
     assert blob.is_file(), "the real build wrote the config again"
 
 
+def test_gc_drops_records_whose_result_was_collected(builder: Builder, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    _build(builder, ctx)
+    records = builder.store_dir / "cache" / "fastpath"
+    assert len(list(records.glob("*.json"))) == 1
+    builder("gc")
+    assert len(list(records.glob("*.json"))) == 1, "the image is still tagged: its record stays"
+    builder("rmi", "fp")
+    builder("gc")
+    assert list(records.glob("*.json")) == []
+    again = _build(builder, ctx)
+    assert _fast(again) != "hit"
+    assert builder.image("fp", AMD64).config["architecture"] == "amd64"
+
+
 def test_options_a_record_cannot_stand_for_skip_it(builder: Builder, tmp_path: Path) -> None:
     ctx = _context(tmp_path)
     cold = _build(builder, ctx)

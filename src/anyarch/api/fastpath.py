@@ -56,7 +56,7 @@ from typing import Any, Protocol
 
 from anyarch import __version__
 
-__all__ = ["FastRequest", "Replayed", "enabled", "record", "replay"]
+__all__ = ["FastRequest", "Replayed", "enabled", "prune", "record", "replay"]
 
 FORMAT = 1
 """Bumped whenever the key or the record changes meaning."""
@@ -588,6 +588,40 @@ def record(
     path = _record_path(root, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+
+
+def prune(root: Path) -> int:
+    """Drop the records whose result is no longer whole in the store; how many were dropped.
+
+    ``gc`` calls it after sweeping: a record that could never be replayed again
+    (a blob of its result was collected, or the file is unreadable) is only
+    clutter.  Replays check the blobs anyway, so this is tidiness, not safety.
+    """
+    folder = root.joinpath(*_SUBDIR)
+    dropped = 0
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        path = folder / name
+        try:
+            doc = json.loads(path.read_bytes())
+            blobs = doc["blobs"]
+            whole = isinstance(blobs, list) and all(
+                isinstance(d, str) and os.path.isfile(_blob_path(root, d)) for d in blobs
+            )
+        except (OSError, ValueError, KeyError, TypeError, Miss):
+            whole = False
+        if not whole:
+            try:
+                path.unlink()
+                dropped += 1
+            except FileNotFoundError:
+                pass
+    return dropped
 
 
 def forget(root: Path, req: FastRequest) -> None:

@@ -270,7 +270,8 @@ def _write_tar(dest: Path, members: dict[str, Path | bytes], epoch: int) -> None
 
 def gc(store: Store) -> GcResult:
     """Remove blobs no stored image references, unpacked layers no image uses,
-    and leftovers of interrupted writes."""
+    leftovers of interrupted writes, and warm-rebuild records that lost their result."""
+    from anyarch.api import fastpath
     from anyarch.build import snapshots
     from anyarch.build.cache import BuildCache
 
@@ -283,7 +284,10 @@ def gc(store: Store) -> GcResult:
         dead = _dead_build_dirs(store.root / "work")
         for d in dead:
             shutil.rmtree(d, ignore_errors=True)
-    return dataclasses.replace(result, leftovers=result.leftovers + len(stale) + len(dead))
+        records = fastpath.prune(store.root)
+    return dataclasses.replace(
+        result, leftovers=result.leftovers + len(stale) + len(dead) + records
+    )
 
 
 def _dead_build_dirs(work: Path) -> list[Path]:
