@@ -187,6 +187,123 @@ def test_existing_entries_are_replaced_and_directories_merged(tmp_path: Path) ->
     assert (root / "hard2").read_bytes() == b"rewritten"
 
 
+# --- created right the first time: owners, modes, replacement ------------------------
+# The extractor skips the fchown when a new file already has the wanted owner,
+# creates plain-mode files with their final mode instead of fchmod-ing them, and
+# probes for an existing entry only when creation reports EEXIST.  These tests pin
+# the cases where a shortcut would silently give the wrong result.
+
+
+@pytest.mark.usefixtures("root_only")
+def test_owners_are_exact_under_a_setgid_directory(tmp_path: Path) -> None:
+    """A setgid directory makes new files inherit its group: 0:0 files still need a chown."""
+    root = tmp_path / "rootfs"
+    for d in ("sg", "sg2"):
+        (root / d).mkdir(parents=True)
+        os.chown(root / d, 0, 42)
+        os.chmod(root / d, 0o2775)
+    layer = make_tar(
+        [
+            Member("sg/a", data=b"a"),  # first file here: inherits gid 42, wants 0
+            Member("sg/b", data=b"b", gid=42),
+            Member("sg/c", data=b"c"),
+            Member("sg2/a", data=b"a", gid=42),  # first file matches what it inherits
+            Member("sg2/b", data=b"b"),
+            Member("sg2/c", data=b"c", uid=1000, gid=42),
+            Member("top", data=b"t"),
+            Member("m/", tarfile.DIRTYPE, mode=0o755),
+            Member("m/a", data=b"a"),
+            Member("m/", tarfile.DIRTYPE, mode=0o2755, gid=42),  # merged: now setgid
+            Member("m/b", data=b"b"),
+            Member("m/c", data=b"c", gid=42),
+        ]
+    )
+    apply(root, layer)
+    owners = {
+        p: (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid)
+        for p in ("sg/a", "sg/b", "sg/c", "sg2/a", "sg2/b", "sg2/c", "top", "m/a", "m/b", "m/c")
+    }
+    assert owners == {
+        "sg/a": (0, 0),
+        "sg/b": (0, 42),
+        "sg/c": (0, 0),
+        "sg2/a": (0, 42),
+        "sg2/b": (0, 0),
+        "sg2/c": (1000, 42),
+        "top": (0, 0),
+        "m/a": (0, 0),
+        "m/b": (0, 0),
+        "m/c": (0, 42),
+    }
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_file_modes_are_exact_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    modes = [0o644, 0o755, 0o664, 0o775, 0o600, 0o444, 0o000, 0o777, 0o1755, 0o2755, 0o4755]
+    layer = make_tar([Member(f"f{m:o}", data=b"x", mode=m) for m in modes])
+    root = tmp_path / "rootfs"
+    old = os.umask(umask)
+    try:
+        apply(root, layer)
+    finally:
+        os.umask(old)
+    got = {m: stat.S_IMODE(os.lstat(root / f"f{m:o}").st_mode) for m in modes}
+    assert got == {m: m for m in modes}
+
+
+def _default_acl(user: int, group: int, other: int) -> bytes:
+    """A ``system.posix_acl_default`` value (version 2, USER_OBJ, GROUP_OBJ, OTHER entries)."""
+    import struct
+
+    entries = [(0x01, user), (0x04, group), (0x20, other)]
+    return struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries
+    )
+
+
+def test_file_modes_are_exact_under_a_default_acl(tmp_path: Path) -> None:
+    """A default ACL replaces the umask for new files: the mode must still be the layer's."""
+    root = tmp_path / "rootfs"
+    (root / "acl").mkdir(parents=True)
+    os.setxattr(root / "acl", "system.posix_acl_default", _default_acl(7, 0, 0))
+    probe = root / "acl" / "probe"
+    os.close(os.open(probe, os.O_CREAT | os.O_WRONLY, 0o644))
+    assert stat.S_IMODE(os.lstat(probe).st_mode) == 0o600, "the default ACL is not in effect"
+    probe.unlink()
+    apply(root, make_tar([Member("acl/f", data=b"x", mode=0o644), Member("acl/g", mode=0o755)]))
+    assert stat.S_IMODE(os.lstat(root / "acl/f").st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(root / "acl/g").st_mode) == 0o755
+
+
+def test_replacing_a_directory_within_one_layer_drops_its_cached_descriptor(
+    tmp_path: Path,
+) -> None:
+    """``d/`` is cached for its children; once ``d`` becomes a symlink, ``d/g`` must follow it."""
+    root = tmp_path / "rootfs"
+    apply(
+        root,
+        make_tar(
+            [
+                Member("d/", tarfile.DIRTYPE),
+                Member("d/f", data=b"f"),
+                Member("e/", tarfile.DIRTYPE),
+                Member("d", tarfile.SYMTYPE, linkname="e"),
+                Member("d/g", data=b"g"),
+                Member("e/h", data=b"h"),
+                Member("d2/", tarfile.DIRTYPE),
+                Member("d2/x", data=b"1"),
+                Member("d2/x", data=b"2"),
+                Member("d2/x", tarfile.SYMTYPE, linkname="/etc/passwd"),
+                Member("d2/x", data=b"3"),
+            ]
+        ),
+    )
+    assert os.readlink(root / "d") == "e"
+    assert sorted(os.listdir(root / "e")) == ["g", "h"], "d/g went through the new symlink"
+    assert sorted(os.listdir(root)) == ["d", "d2", "e"]
+    assert (root / "d2/x").read_bytes() == b"3" and not (root / "d2/x").is_symlink()
+
+
 # --- whiteouts -------------------------------------------------------------------
 
 

@@ -500,6 +500,32 @@ class _TarStream:
 # --- root-confined resolution ---------------------------------------------------
 
 
+class _Dir:
+    """An open directory inside the rootfs: descriptor, identity, and what new files get.
+
+    ``owner`` is the uid/gid a file created here was observed to get (learned
+    from the first one; ``None`` until then).  The kernel gives every new
+    inode in one directory the same owner (the fsuid, and the fsgid or the
+    directory's group when it is setgid or mounted ``grpid``), so later files
+    whose wanted owner matches need no ``fchown``.  ``plain`` says whether the
+    directory has no default ACL, i.e. whether only the umask shapes a new
+    file's mode (``None``: not checked yet).  Both are reset whenever an
+    existing directory's owner, mode or xattrs may change.
+    """
+
+    __slots__ = ("fd", "key", "name", "owner", "plain")
+
+    def __init__(self, name: str, fd: int, key: tuple[int, int]) -> None:
+        self.name = name
+        self.fd = fd
+        self.key = key
+        self.owner: tuple[int, int] | None = None
+        self.plain: bool | None = None
+
+
+_FALLBACK_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.ELOOP))
+
+
 class _Root:
     """Directory file descriptors for a rootfs, resolving names without ever leaving it.
 
@@ -515,7 +541,8 @@ class _Root:
         self.fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         st = os.fstat(self.fd)
         self.key = (st.st_dev, st.st_ino)
-        self._stack: list[tuple[str, int, tuple[int, int]]] = []
+        self.top = _Dir("", self.fd, self.key)
+        self._stack: list[_Dir] = []
 
     def close(self) -> None:
         self.invalidate()
@@ -523,28 +550,76 @@ class _Root:
 
     def invalidate(self) -> None:
         """Forget cached descriptors: called whenever a directory is removed or replaced."""
-        for _, fd, _ in self._stack:
-            os.close(fd)
+        for d in self._stack:
+            os.close(d.fd)
         self._stack.clear()
 
-    def parent(self, comps: list[str], name: str) -> tuple[int, tuple[int, int]]:
-        """Descriptor (borrowed) and identity of directory ``comps``, creating missing ones."""
+    def forget_learned(self) -> None:
+        """Drop learned owners and ACL checks: an existing directory is about to change.
+
+        The directory merged into may be any cached one (reached through a
+        symlink, it need not be on the lexical chain), so all are reset.
+        """
+        for d in (self.top, *self._stack):
+            d.owner = None
+            d.plain = None
+
+    def adopt(self, comps: list[str], fd: int, key: tuple[int, int]) -> None:
+        """Take ``fd``, the directory ``comps`` just opened ``O_NOFOLLOW`` in the cached parent.
+
+        When the cache holds exactly the chain of ``comps[:-1]`` (the parent
+        the caller just resolved), ``fd`` extends it, so the directory's
+        children cost no ``openat``; otherwise ``fd`` is closed.
+        """
+        stack = self._stack
+        if len(stack) == len(comps) - 1 and all(
+            d.name == c for d, c in zip(stack, comps[:-1], strict=True)
+        ):
+            stack.append(_Dir(comps[-1], fd, key))
+        else:
+            os.close(fd)
+
+    def resolve(self, comps: list[str], name: str, *, create: bool) -> _Dir | None:
+        """The directory ``comps`` (borrowed, valid until the next call), or None if missing.
+
+        Missing directories are created when ``create`` is set.  A new
+        component costs one ``openat(O_PATH|O_DIRECTORY|O_NOFOLLOW)`` and an
+        ``fstat`` when it is a real directory: ``O_NOFOLLOW`` with
+        ``O_DIRECTORY`` fails on a symlink (``ENOTDIR``) instead of following
+        it, and the ``fstat`` re-checks the type.  Anything else (a symlink to
+        resolve inside the rootfs, a missing directory) goes through
+        :meth:`walk`.
+        """
         stack = self._stack
         k = 0
-        while k < len(stack) and k < len(comps) and stack[k][0] == comps[k]:
+        while k < len(stack) and k < len(comps) and stack[k].name == comps[k]:
             k += 1
-        for _, fd, _ in stack[k:]:
-            os.close(fd)
+        for d in stack[k:]:
+            os.close(d.fd)
         del stack[k:]
         for c in comps[k:]:
-            cur = stack[-1][1] if stack else self.fd
-            got = self.walk(cur, [c], create=True, name=name)
-            assert got is not None  # create=True never reports a missing directory
-            st = os.fstat(got)
-            stack.append((c, got, (st.st_dev, st.st_ino)))
-        if stack:
-            return stack[-1][1], stack[-1][2]
-        return self.fd, self.key
+            cur = stack[-1].fd if stack else self.fd
+            got: int | None = None
+            st: os.stat_result | None = None
+            if c not in ("", ".", ".."):  # member_components never yields these; be sure
+                try:
+                    got = os.open(c, _O_DIR, dir_fd=cur)
+                except OSError as e:
+                    if e.errno not in _FALLBACK_ERRNOS:
+                        raise
+                else:
+                    st = os.fstat(got)
+                    if not stat.S_ISDIR(st.st_mode):
+                        os.close(got)
+                        got = None
+            if got is None:
+                got = self.walk(cur, [c], create=create, name=name)
+                if got is None:
+                    return None
+                st = os.fstat(got)
+            assert st is not None
+            stack.append(_Dir(c, got, (st.st_dev, st.st_ino)))
+        return stack[-1] if stack else self.top
 
     def walk(self, start: int, comps: list[str], *, create: bool, name: str) -> int | None:
         """A new descriptor for ``start/comps`` resolved inside the rootfs, or None if missing.
@@ -615,6 +690,19 @@ def _proc(dirfd: int, base: str) -> str:
     return f"/proc/self/fd/{dirfd}/{base}"
 
 
+def _current_umask() -> int | None:
+    """The process umask, read without changing it (``os.umask`` can only set it, which
+    would race with other threads creating files); None when the kernel does not say."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _remove(dirfd: int, base: str) -> bool:
     """Delete ``base`` (recursively, never following symlinks); True if it was a directory."""
     try:
@@ -645,6 +733,7 @@ class _Applier:
         self.dirs: list[tuple[list[str], int, int, int]] = []  # comps, mode, mtime_ns, ino
         self.owner_warned = False
         self.euid, self.egid = os.geteuid(), os.getegid()
+        self.umask = _current_umask()
 
     def close(self) -> None:
         self.root.close()
@@ -672,30 +761,45 @@ class _Applier:
                 f"{self.layer}: member {name!r} has unsupported tar type {chr(ti.type)!r}",
                 hint="OCI layers hold files, directories, links, devices and fifos only",
             )
-        pfd, pkey = self.root.parent(comps[:-1], name)
-        try:
-            existing = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None and not (stat.S_ISDIR(existing.st_mode) and ti.isdir()):
-            # only dir-over-dir merges; anything else is replaced, never written through
-            existing = None
-            if _remove(pfd, base):
-                self.root.invalidate()
-                pfd, pkey = self.root.parent(comps[:-1], name)
+        pdir = self.root.resolve(comps[:-1], name, create=True)
+        assert pdir is not None  # create=True never reports a missing directory
+        # Files, symlinks and directories are created optimistically (O_EXCL
+        # semantics: an existing name, even a symlink, is never followed) and
+        # an existing entry is dealt with only on EEXIST, which saves a probe
+        # per member.  Only dir-over-dir merges; anything else is replaced,
+        # never written through.
         if ti.isreg():
-            self._file(tf, ti, pfd, base)
+            pdir = self._file(tf, ti, pdir, comps)
         elif ti.isdir():
-            self._dir(ti, pfd, base, comps, existing)
+            pdir = self._dir(ti, pdir, comps)
         elif ti.issym():
-            os.symlink(ti.linkname, base, dir_fd=pfd)
-            self._meta(ti, pfd, base, chmod=False)
+            try:
+                os.symlink(ti.linkname, base, dir_fd=pdir.fd)
+            except FileExistsError:
+                pdir = self._clear(pdir, comps, name)
+                os.symlink(ti.linkname, base, dir_fd=pdir.fd)
+            self._meta(ti, pdir.fd, base, chmod=False)
             self.stats.symlinks += 1
-        elif ti.islnk():
-            self._hardlink(ti, pfd, base)
-        else:
-            self._special(ti, pfd, base)
-        self.unpacked.add((pkey, base))
+        else:  # hardlinks and special files are rare: clear the name first
+            pdir = self._clear(pdir, comps, name)
+            if ti.islnk():
+                self._hardlink(ti, pdir.fd, base)
+            else:
+                self._special(ti, pdir.fd, base)
+        self.unpacked.add((pdir.key, base))
+
+    def _clear(self, pdir: _Dir, comps: list[str], name: str) -> _Dir:
+        """Remove whatever is at ``comps`` (never following it); the parent, re-resolved if needed.
+
+        Removing a directory may remove one the descriptor cache holds (the
+        parent chain can run through symlinks), so the cache is dropped then.
+        """
+        if _remove(pdir.fd, comps[-1]):
+            self.root.invalidate()
+            again = self.root.resolve(comps[:-1], name, create=True)
+            assert again is not None
+            return again
+        return pdir
 
     # -- whiteouts
 
@@ -733,39 +837,53 @@ class _Applier:
 
     # -- entry kinds
 
-    def _file(self, tf: _TarStream, ti: Member, pfd: int, base: str) -> None:
-        fd = os.open(base, _O_NEWFILE, 0o600, dir_fd=pfd)
+    def _file(self, tf: _TarStream, ti: Member, pdir: _Dir, comps: list[str]) -> _Dir:
+        base = comps[-1]
+        final = self._creates_final_mode(ti, pdir)
+        try:
+            fd = os.open(base, _O_NEWFILE, ti.mode if final else 0o600, dir_fd=pdir.fd)
+        except FileExistsError:
+            pdir = self._clear(pdir, comps, ti.name)
+            final = self._creates_final_mode(ti, pdir)
+            fd = os.open(base, _O_NEWFILE, ti.mode if final else 0o600, dir_fd=pdir.fd)
         try:
             tf.copy(ti.size, fd, repr(ti.name))
-            self._meta_fd(ti, fd)
+            self._meta_fd(ti, fd, pdir, chmod=not final)
         finally:
             os.close(fd)
         self.stats.files += 1
+        return pdir
 
-    def _dir(
-        self,
-        ti: Member,
-        pfd: int,
-        base: str,
-        comps: list[str],
-        existing: os.stat_result | None,
-    ) -> None:
-        if existing is None:
-            os.mkdir(base, 0o700, dir_fd=pfd)
+    def _dir(self, ti: Member, pdir: _Dir, comps: list[str]) -> _Dir:
+        base = comps[-1]
+        try:
+            os.mkdir(base, 0o700, dir_fd=pdir.fd)
+        except FileExistsError:
+            st = os.stat(base, dir_fd=pdir.fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):  # merge: its owner, xattrs and mode change below
+                self.root.forget_learned()
+            else:
+                pdir = self._clear(pdir, comps, ti.name)
+                os.mkdir(base, 0o700, dir_fd=pdir.fd)
+        pfd = pdir.fd
         fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:
             self._owner(ti, fd=fd)
             self._set_xattrs(ti, fd)
-            ino = os.fstat(fd).st_ino
+            st = os.fstat(fd)
             if self.privileged:
                 os.fchmod(fd, ti.mode & 0o7777)
             else:  # a read-only dir would stop us creating its children: chmod at the end
                 os.fchmod(fd, 0o700)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        # its children usually come next: hand the descriptor to the cache (or close it)
+        self.root.adopt(comps, fd, (st.st_dev, st.st_ino))
         # mtimes last: creating children would move them again
-        self.dirs.append((comps, ti.mode & 0o7777, ti.mtime_ns, ino))
+        self.dirs.append((comps, ti.mode & 0o7777, ti.mtime_ns, st.st_ino))
         self.stats.dirs += 1
+        return pdir
 
     def _hardlink(self, ti: Member, pfd: int, base: str) -> None:
         name = ti.name
@@ -850,15 +968,49 @@ class _Applier:
                     continue
                 raise
 
-    def _meta_fd(self, ti: Member, fd: int) -> None:
-        """Owner, xattrs, mode, mtime on an open file, in the order that keeps them all.
+    def _creates_final_mode(self, ti: Member, pdir: _Dir) -> bool:
+        """Whether ``open(…, O_CREAT, ti.mode)`` in ``pdir`` yields exactly that mode: no ``fchmod``.
+
+        True for plain permission bits the umask keeps (0644 and 0755 under
+        the usual 022) in a directory without a default ACL, which would
+        replace the umask.  setuid/setgid/sticky bits always take the
+        ``fchmod`` after ``fchown`` (which would clear them), and so does a
+        member with xattrs (an access ACL rewrites the mode).  Should another
+        thread change the umask meanwhile (anyarch never does), the mode can
+        only come out narrower than wanted, never wider.
+        """
+        mode = ti.mode
+        if self.umask is None or mode & ~0o777 or mode & self.umask or ti.xattrs:
+            return False
+        if pdir.plain is None:
+            try:
+                os.getxattr(f"/proc/self/fd/{pdir.fd}", "system.posix_acl_default")
+            except OSError as e:
+                pdir.plain = e.errno in (errno.ENODATA, errno.EOPNOTSUPP)
+            else:
+                pdir.plain = False
+        return pdir.plain
+
+    def _meta_fd(self, ti: Member, fd: int, pdir: _Dir, *, chmod: bool) -> None:
+        """Owner, xattrs, mode, mtime on a file just created in ``pdir``, in the order that keeps them all.
 
         ``chown`` clears setuid bits and file capabilities, so it goes first;
-        ``chmod`` after the xattrs as containerd does.
+        ``chmod`` after the xattrs as containerd does.  The ``fchown`` is
+        skipped when the file already has the wanted owner (see
+        :class:`_Dir`): usually root creating a ``0:0`` file.  Skipping it
+        changes nothing, since the new file has mode 0600 and no xattrs yet.
         """
-        self._owner(ti, fd=fd)
+        if self.privileged:
+            if pdir.owner is None:
+                st = os.fstat(fd)
+                pdir.owner = (st.st_uid, st.st_gid)
+            if (ti.uid, ti.gid) != pdir.owner:
+                os.fchown(fd, ti.uid, ti.gid)
+        else:
+            self._note_owner(ti)
         self._set_xattrs(ti, fd)
-        os.fchmod(fd, ti.mode & 0o7777)
+        if chmod:
+            os.fchmod(fd, ti.mode & 0o7777)
         mt = ti.mtime_ns
         os.utime(fd, ns=(mt, mt))
 
@@ -877,22 +1029,21 @@ class _Applier:
     def finish(self) -> None:
         """Directory modes (unprivileged) and mtimes, deepest first, once nothing else moves them."""
         for comps, mode, mt, ino in reversed(self.dirs):
-            pfd = self.root.walk(self.root.fd, comps[:-1], create=False, name="/".join(comps))
-            if pfd is None:
+            # deepest first, so consecutive directories mostly share cached parents
+            pdir = self.root.resolve(comps[:-1], "/".join(comps), create=False)
+            if pdir is None:
                 continue
+            pfd = pdir.fd
+            base = comps[-1]
             try:
-                base = comps[-1]
-                try:
-                    st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if not stat.S_ISDIR(st.st_mode) or st.st_ino != ino:
-                    continue  # replaced later in this layer
-                if not self.privileged:
-                    os.chmod(base, mode, dir_fd=pfd)
-                os.utime(base, ns=(mt, mt), dir_fd=pfd, follow_symlinks=False)
-            finally:
-                os.close(pfd)
+                st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode) or st.st_ino != ino:
+                continue  # replaced later in this layer
+            if not self.privileged:
+                os.chmod(base, mode, dir_fd=pfd)
+            os.utime(base, ns=(mt, mt), dir_fd=pfd, follow_symlinks=False)
 
 
 # --- entry point ----------------------------------------------------------------
