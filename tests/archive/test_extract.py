@@ -210,6 +210,9 @@ def test_owners_are_exact_under_a_setgid_directory(tmp_path: Path) -> None:
             Member("sg2/a", data=b"a", gid=42),  # first file matches what it inherits
             Member("sg2/b", data=b"b"),
             Member("sg2/c", data=b"c", uid=1000, gid=42),
+            Member("sg/l0", tarfile.SYMTYPE, linkname="a"),  # after sg/a taught the owner
+            Member("sg/l42", tarfile.SYMTYPE, linkname="a", gid=42),
+            Member("sg2/l0", tarfile.SYMTYPE, linkname="a"),
             Member("top", data=b"t"),
             Member("m/", tarfile.DIRTYPE, mode=0o755),
             Member("m/a", data=b"a"),
@@ -221,12 +224,19 @@ def test_owners_are_exact_under_a_setgid_directory(tmp_path: Path) -> None:
     apply(root, layer)
     owners = {
         p: (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid)
-        for p in ("sg/a", "sg/b", "sg/c", "sg2/a", "sg2/b", "sg2/c", "top", "m/a", "m/b", "m/c")
+        for p in (
+            *("sg/a", "sg/b", "sg/c", "sg/l0", "sg/l42"),
+            *("sg2/a", "sg2/b", "sg2/c", "sg2/l0"),
+            *("top", "m/a", "m/b", "m/c"),
+        )
     }
     assert owners == {
         "sg/a": (0, 0),
         "sg/b": (0, 42),
         "sg/c": (0, 0),
+        "sg/l0": (0, 0),
+        "sg/l42": (0, 42),
+        "sg2/l0": (0, 0),
         "sg2/a": (0, 42),
         "sg2/b": (0, 0),
         "sg2/c": (1000, 42),

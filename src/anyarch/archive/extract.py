@@ -778,7 +778,7 @@ class _Applier:
             except FileExistsError:
                 pdir = self._clear(pdir, comps, name)
                 os.symlink(ti.linkname, base, dir_fd=pdir.fd)
-            self._meta(ti, pdir.fd, base, chmod=False)
+            self._meta(ti, pdir.fd, base, chmod=False, owner=pdir.owner)
             self.stats.symlinks += 1
         else:  # hardlinks and special files are rare: clear the name first
             pdir = self._clear(pdir, comps, name)
@@ -1014,10 +1014,25 @@ class _Applier:
         mt = ti.mtime_ns
         os.utime(fd, ns=(mt, mt))
 
-    def _meta(self, ti: Member, pfd: int, base: str, *, chmod: bool, mode: int = 0) -> None:
-        """Metadata for entries we cannot open (symlinks, devices, fifos): by name, no follow."""
+    def _meta(
+        self,
+        ti: Member,
+        pfd: int,
+        base: str,
+        *,
+        chmod: bool,
+        mode: int = 0,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
+        """Metadata for entries we cannot open (symlinks, devices, fifos): by name, no follow.
+
+        ``owner`` is what a new inode in ``pfd`` is known to get (:class:`_Dir`),
+        if known: a symlink created there already has it, so no ``lchown``
+        when it is the wanted one.
+        """
         if self.privileged:
-            os.chown(base, ti.uid, ti.gid, dir_fd=pfd, follow_symlinks=False)
+            if (ti.uid, ti.gid) != owner:
+                os.chown(base, ti.uid, ti.gid, dir_fd=pfd, follow_symlinks=False)
         else:
             self._note_owner(ti)
         self._set_xattrs(ti, _proc(pfd, base))
