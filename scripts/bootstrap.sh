@@ -37,7 +37,7 @@ fi
 stamp=.venv/.anyarch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test,fast]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -c "import anyarch, httpx, click, rich, pytest, hypothesis"
+  .venv/bin/python -c "import anyarch, anyarch.registry, click, rich, pytest, hypothesis"
   touch "$stamp"
 fi
 # Byte-compile our sources once: with PYTHONDONTWRITEBYTECODE set (as on some
