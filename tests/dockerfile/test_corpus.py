@@ -154,6 +154,7 @@ def test_corpus_unknown_instruction_is_only_the_bogus_fixture() -> None:
     }
 
 
+@pytest.mark.timing
 def test_parsing_the_whole_corpus_is_fast() -> None:
     """A warm process parses all 335 files in well under half a second."""
     texts = [_read(name) for name in ROWS] if ROWS else []

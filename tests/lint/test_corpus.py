@@ -17,6 +17,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from anyarch.api.check import check_dockerfile
 from anyarch.errors import DockerfileError
 from anyarch.lint import LintOptions
@@ -77,6 +79,7 @@ def test_corpus_golden_is_not_trivial() -> None:
     assert 0 < len(errors) < 20
 
 
+@pytest.mark.timing
 def test_corpus_checks_in_under_two_cpu_seconds(tmp_path: Path) -> None:
     names = corpus_files()
     start = time.process_time()

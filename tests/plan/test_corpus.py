@@ -207,6 +207,7 @@ def test_corpus_shares_build_platform_stages() -> None:
     assert 0 < shared < total
 
 
+@pytest.mark.timing
 def test_planning_the_whole_corpus_is_fast() -> None:
     """Parse + plan all 335 files for two platforms in under a second of CPU (warm, best of 5).
 

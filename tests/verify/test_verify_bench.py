@@ -118,6 +118,7 @@ def _decompress_all(root: Path) -> int:
     return total
 
 
+@pytest.mark.timing
 def test_verify_190mb_index_under_3s(big_store):
     root, total = big_store
     kit = ImageKit(root)
@@ -135,6 +136,7 @@ def test_verify_190mb_index_under_3s(big_store):
     assert elapsed < LIMIT_S, f"verify took {elapsed:.2f} s (limit {LIMIT_S} s)"
 
 
+@pytest.mark.timing
 def test_all_files_mode_costs_little_more(big_store):
     root, _ = big_store
     kit = ImageKit(root)
