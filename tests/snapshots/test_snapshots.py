@@ -399,3 +399,42 @@ def test_sweep_removes_what_a_crashed_process_left(store: Store) -> None:
     assert not left.exists()
     assert not mounts_under(store.root)
     assert [p for p in (snapshot_root(store) / ".tmp").iterdir()] == []
+
+
+# --- placement on ext4 ---------------------------------------------------------------
+
+
+def _attrs(path: Path) -> str:
+    return subprocess.run(
+        ["lsattr", "-d", str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+
+
+def test_new_trees_start_in_a_block_group_of_their_own(tmp_path: Path, store: Store) -> None:
+    """The scratch parents of unpacked layers and build trees carry ext4's top-directory hint.
+
+    On ext4 without a journal an unpack right after a large delete is 3-5x slower
+    when its tree shares block groups with the deleted inodes; the hint (``chattr
+    +T``) makes the allocator start each new tree elsewhere.  Not inherited: the
+    trees themselves keep their files together.
+    """
+    fs_type = subprocess.run(
+        ["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if fs_type != "ext2/ext3":
+        pytest.skip(f"the hint exists on ext2/3/4 only; {tmp_path} is on {fs_type}")
+    cache = snapshots._Cache(store)
+    assert "T" in _attrs(cache.tmp)
+    tree, lock = cache.new_tmp("unpack-")
+    try:
+        (tree / "usr").mkdir()
+        assert "T" not in _attrs(tree) and "T" not in _attrs(tree / "usr")
+    finally:
+        lock.release(unlink=True)
+
+
+def test_the_hint_is_harmless_where_unsupported() -> None:
+    from anyarch._util.fs import mark_top_directory
+
+    assert mark_top_directory("/proc") is False  # procfs refuses it: no error, no change
+    assert mark_top_directory("/nonexistent/dir") is False

@@ -8,12 +8,54 @@ at worst a ``.tmp-*`` file that ``anyarch gc`` removes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 TMP_PREFIX = ".tmp-"
+
+
+_FS_TOPDIR_FL = 0x00020000  # linux/fs.h: "top of directory hierarchies"
+
+
+def _ioc(direction: int, nr: int) -> int:
+    # _IOR/_IOW('f', nr, long): the size field is sizeof(long) of this machine.
+    return (direction << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | nr
+
+
+def mark_top_directory(path: Path | str) -> bool:
+    """Hint the file system that each subdirectory of ``path`` starts an unrelated tree.
+
+    On ext2/3/4 this is ``chattr +T``: the Orlov allocator then places every new
+    subdirectory (a layer being unpacked, a step's upper directory, a node's
+    build context) in a block group of its own instead of next to its siblings.
+    Why it matters: on ext4 without a journal, allocating an inode skips every
+    inode of the group freed in the last minute, one lookup at a time; a tree
+    created just after another was deleted (a store removed, a cache pruned)
+    pays for each deleted inode again -- 3.6-5.7 s instead of 1.1 s for the
+    Debian base layer on such a disk.  Other file systems refuse the flag
+    (``ENOTTY``/``EOPNOTSUPP``); that is fine, and so is any other error:
+    this is only a placement hint.  Returns whether the flag is now set.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        # The kernel reads and writes an int at the start of a long-sized buffer.
+        size = struct.calcsize("l")
+        (flags,) = struct.unpack_from("i", fcntl.ioctl(fd, _ioc(2, 1), bytes(size)))
+        if flags & _FS_TOPDIR_FL:
+            return True
+        fcntl.ioctl(fd, _ioc(1, 2), struct.pack("i", flags | _FS_TOPDIR_FL).ljust(size, b"\0"))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

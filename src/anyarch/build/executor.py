@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from anyarch._util.fs import mark_top_directory
 from anyarch.archive.diff import Change, ChangeKind, write_diff_layer
 from anyarch.build.cache import BuildCache, CacheRecord
 from anyarch.build.context import SourceTree, StatCache, open_context
@@ -115,6 +116,7 @@ class Session:
         """A session with a fresh work directory under ``STORE/work``."""
         base = store.root / "work"
         base.mkdir(parents=True, exist_ok=True)
+        mark_top_directory(base)  # each build's scratch trees start in a block group of their own
         work = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
         return cls(store=store, work=work, **kwargs)  # type: ignore[arg-type]
 

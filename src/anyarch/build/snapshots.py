@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from anyarch._util.fs import atomic_write_bytes
+from anyarch._util.fs import atomic_write_bytes, mark_top_directory
 from anyarch.archive.diff import Change, Snapshot, overlay_changes, tree_changes
 from anyarch.archive.extract import extract_layer
 from anyarch.build import rootfs as host
@@ -213,6 +213,7 @@ class _Cache:
         self.root = snapshot_root(store)
         self.tmp = self.root / _TMP
         self.tmp.mkdir(parents=True, exist_ok=True)
+        mark_top_directory(self.tmp)  # each unpacked layer is a tree of its own
 
     def dir(self, chain: Digest, kind: _Kind) -> Path:
         return self.root / chain.hex if kind == "diff" else self.root / _FULL / chain.hex

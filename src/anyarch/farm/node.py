@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyarch
+from anyarch._util.fs import mark_top_directory
 from anyarch.errors import AnyarchError
 from anyarch.farm import protocol
 from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry, is_digest
@@ -261,6 +262,7 @@ def _put(stream: IO[bytes], m: dict[str, Any], on_placed: Placed | None) -> dict
     sid = _snapshot_id(_canonical(m))
     root = _contexts_root()
     root.mkdir(parents=True, exist_ok=True)
+    mark_top_directory(root)  # each context snapshot is a tree of its own
     root = root.resolve()  # the path the node's build resolves the context to (stat cache key)
     snap = root / sid
     asm = _Assembly(m, Path(tempfile.mkdtemp(prefix=".tmp-", dir=root)))
@@ -637,6 +639,7 @@ def run_build(
 
     scratch_root = cache_dir() / "builds"
     scratch_root.mkdir(parents=True, exist_ok=True)
+    mark_top_directory(scratch_root)
     with (
         _lock(snap.parent / f".{snap.name}.inuse", shared=True),
         tempfile.TemporaryDirectory(prefix="build-", dir=scratch_root) as tmpname,
