@@ -149,3 +149,20 @@ def test_unknown_user_at_run_time(builder: Builder, tmp_path: Path) -> None:
         "no matching entries in passwd file"
     )
     assert "adduser" in r.hint_line()
+
+
+def test_relative_store_path_still_mounts_overlays(builder: Builder, tmp_path: Path) -> None:
+    """``--store ./dir`` works like an absolute path: overlay snapshots, not the slow copy fallback.
+
+    (The store's paths are used from other working directories -- overlay
+    mounts, the container runtime -- so a relative root once made the overlay
+    probe fail and every rootfs was copied instead.)
+    """
+    ctx = make_context(tmp_path / "ctx", {}, f"FROM {BASE}\nRUN echo ran > /ran\n")
+    r = builder(
+        "--store", "store", "build", "-t", "rel:1", str(ctx),
+        cwd=tmp_path,
+        env={"ANYARCH_SNAPSHOTTER": "overlay"},  # an error, not a fallback, if it cannot mount
+    )  # fmt: skip
+    assert "overlayfs cannot be mounted" not in r.err
+    assert builder.image("rel:1").read("ran") == b"ran\n"

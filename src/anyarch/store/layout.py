@@ -59,7 +59,8 @@ class Layout:
     """Low-level access to the store directory: blobs, the tag index, locks."""
 
     def __init__(self, root: Path, *, create: bool = True) -> None:
-        self.root = Path(root)
+        # absolute: builds mount overlays and start containers from other working directories
+        self.root = Path(root).absolute()
         self.blobs = BlobStore(self.root)
         if create:
             self._ensure()
