@@ -77,6 +77,69 @@ def info_cmd(ctx: click.Context, platforms: tuple[str, ...]) -> None:
     click.echo(json.dumps(farm_node.info(wanted, store_root=_store_root(ctx)), indent=1))
 
 
+@farm_node_group.command("serve")
+@click.option("--platform", "platforms", multiple=True, help="Also report these platforms.")
+@click.pass_context
+def serve_cmd(ctx: click.Context, platforms: tuple[str, ...]) -> None:
+    """``info`` (as a result frame), then the ``build`` whose arguments arrive on stdin.
+
+    A farm build probes a node and builds on it in one SSH session and one
+    Python start-up: the coordinator starts this at probe time, plans with
+    the info, then sends one JSON line ``{"build": [ARGS]}`` — the arguments
+    of ``farm-node build`` — and the session goes on exactly as that command.
+    EOF instead (the node got no platform, ``--plan``, an error elsewhere):
+    exit quietly.  The build's own Python is started right away, so its
+    imports overlap the wait (see :func:`anyarch.farm.node.prestart_build`).
+    """
+    from anyarch.farm import protocol
+    from anyarch.sandbox.binfmt import COMMON_PLATFORMS
+
+    farm_node.prestart_build()
+    wanted = list(dict.fromkeys([*COMMON_PLATFORMS, *platforms]))
+    out = sys.stdout.buffer
+    protocol.write_json(out, protocol.RESULT, farm_node.info(wanted, store_root=_store_root(ctx)))
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return
+    try:
+        args = json.loads(line)["build"]
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise TypeError("not a list of strings")
+    except (ValueError, KeyError, TypeError) as e:
+        raise NodeError(
+            f"farm-node serve: the coordinator sent {line[:120]!r} ({e})",
+            hint="is the coordinator's anyarch a different version?",
+        ) from None
+    with build_cmd.make_context("farm-node build", args, parent=ctx) as sub:
+        build_cmd.invoke(sub)
+
+
+@farm_node_group.command("build-worker")
+def build_worker_cmd() -> None:
+    """Import what a build needs, then run the anyarch command line that arrives on stdin.
+
+    ``farm-node build`` starts this before it knows its build's arguments (they
+    name the context snapshot, which the sync has not finished yet), so the
+    start-up and imports of the build's Python (~0.3 s) overlap the context
+    sync instead of following it.  Stdin: one JSON list (the arguments after
+    ``anyarch``); EOF instead: exit quietly.  The build then sees /dev/null as
+    its stdin, as when started directly.
+    """
+    # the imports a build does, done now, while waiting
+    import anyarch.api.build
+    import anyarch.cli.build  # noqa: F401
+    from anyarch.cli.main import main
+
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return
+    argv = json.loads(line)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    raise click.exceptions.Exit(main([str(a) for a in argv]))
+
+
 @farm_node_group.command("context-need")
 def context_need_cmd() -> None:
     """Read a context manifest on stdin; print the snapshot or the digests this node lacks."""

@@ -40,7 +40,7 @@ from anyarch.farm import protocol
 from anyarch.farm.config import BuilderConfig, FarmConfig
 from anyarch.farm.context_sync import ContextSpec, SyncCut, SyncResult, send_context
 from anyarch.farm.index import assemble_index, check_complete, missing_blobs, store_index
-from anyarch.farm.nodes import NodeInfo, NodeSession
+from anyarch.farm.nodes import NodeInfo, NodeSession, drain_stderr
 from anyarch.farm.scheduler import Mode, Placement, Plan, canonical, schedule
 from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
 from anyarch.farm.transport import Completed
@@ -216,12 +216,19 @@ def probe(
     *,
     reporter: Reporter | None = None,
     bootstrap_ok: bool = True,
+    serve: bool = False,
 ) -> list[NodeInfo]:
-    """Probe every node at once; unreachable ones are reported and marked so."""
+    """Probe every node at once; unreachable ones are reported and marked so.
+
+    ``serve``: a build follows (:func:`execute`); each node's probe process
+    stays waiting to run it (see :meth:`NodeSession.probe`).
+    """
     if not sessions:
         return []
     with ThreadPoolExecutor(max_workers=min(16, len(sessions))) as pool:
-        infos = list(pool.map(lambda s: s.probe(platforms, bootstrap_ok=bootstrap_ok), sessions))
+        infos = list(
+            pool.map(lambda s: s.probe(platforms, bootstrap_ok=bootstrap_ok, serve=serve), sessions)
+        )
     for info in infos:
         if not info.reachable and reporter is not None:
             reporter.warning(f"node {info.name} skipped: {info.error}")
@@ -472,13 +479,25 @@ class _Run:
         if self.request.keep_going:
             args.append("--keep-going")
         args += ["--", *self.request.build_args]
-        proc = session.start_anyarch(args)
+        # The node's probe process, waiting since the probe, runs the first build
+        # there: no second SSH session, no second Python start-up on the node.
+        served = session.take_served() if sync is None else None
+        if served is not None:
+            proc, err_tail, t = served.proc, served.err_tail, served.drain
+        else:
+            proc = session.start_anyarch(args)
+            err_tail = []
         with self.lock:
             self.procs.add(proc)
-        err_tail: list[bytes] = []
         assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
-        t = threading.Thread(target=_drain, args=(proc.stderr, err_tail), daemon=True)
-        t.start()
+        if served is None:
+            t = threading.Thread(target=drain_stderr, args=(proc.stderr, err_tail), daemon=True)
+            t.start()
+        else:
+            # `farm-node serve` reads these arguments for its `farm-node build`;
+            # a node that is gone shows in the context sync that follows
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                proc.stdin.write(json.dumps({"build": args[2:]}).encode() + b"\n")
         got: dict[str, Any] | None = None
         wanted: set[str] = set()
         outcome: dict[str, AnyarchError | None] = {}
@@ -672,13 +691,6 @@ def _hint_line(tail: Sequence[str]) -> str | None:
         if line.startswith("Hint: "):
             return line[len("Hint: ") :]
     return None
-
-
-def _drain(stream: IO[bytes], tail: list[bytes]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        for line in iter(stream.readline, b""):
-            tail.append(line)
-            del tail[:-20]
 
 
 def _tail_text(tail: list[bytes]) -> str:

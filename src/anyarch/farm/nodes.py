@@ -9,11 +9,13 @@ doctor`` sees them) and free disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from anyarch.errors import NodeError
 from anyarch.farm import bootstrap, protocol
@@ -36,6 +38,17 @@ done
 if [ -n "$1" ] && [ -f "$c/zipapp/$1" ]; then echo zipapp=1; fi
 """
 
+# The probe when anyarch is on the node's PATH: say where, then become
+# ``anyarch farm-node info|serve`` — one SSH session and one command instead of
+# the probe above followed by ``farm-node info``.  Without anyarch it exits 3
+# and the full probe runs (python3, a shipped zipapp: the bootstrap path).
+_FAST_PROBE = r"""
+a=$(command -v anyarch 2>/dev/null) || exit 3
+printf '%s%s\n' '@anyarch-farm-node@ ' "$a"
+exec "$a" farm-node "$@"
+"""
+_MARK = b"@anyarch-farm-node@ "
+
 _UPLOAD = r"""set -e
 d="${XDG_CACHE_HOME:-$HOME/.cache}/anyarch/farm/zipapp"
 mkdir -p "$d"
@@ -45,6 +58,21 @@ chmod 755 "$t"
 mv -f "$t" "$d/$1"
 printf '%s\n' "$d/$1"
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ServedBuild:
+    """A node's ``anyarch farm-node serve`` left waiting after the probe for its build.
+
+    The node's Python that answered the probe runs the build too: the first
+    ``farm-node build`` on the node sends its arguments to this process
+    (:meth:`NodeSession.take_served`) instead of starting another one over SSH.
+    ``err_tail`` holds the last lines of its stderr (``drain`` reads them).
+    """
+
+    proc: subprocess.Popen[bytes]
+    err_tail: list[bytes]
+    drain: threading.Thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +169,7 @@ class NodeSession:
         self.pinned = tuple(canonical(p) for p in node.platforms)
         self._prefix: list[str] | None = list(prefix) if prefix is not None else None
         self.info: NodeInfo | None = None
+        self._served: ServedBuild | None = None
 
     @classmethod
     def open(
@@ -190,10 +219,17 @@ class NodeSession:
 
     # -- probing --
 
-    def probe(self, platforms: Sequence[str] = (), *, bootstrap_ok: bool = True) -> NodeInfo:
-        """Connect and learn what the node can do; never raises for an unreachable node."""
+    def probe(
+        self, platforms: Sequence[str] = (), *, bootstrap_ok: bool = True, serve: bool = False
+    ) -> NodeInfo:
+        """Connect and learn what the node can do; never raises for an unreachable node.
+
+        ``serve``: a build follows; where the node's own anyarch answers, the
+        process that answered stays waiting for it (:meth:`take_served`).
+        """
+        self.discard_served()
         try:
-            info = self._probe(platforms, bootstrap_ok)
+            info = self._probe(platforms, bootstrap_ok, serve)
         except NeedsBootstrap as e:
             info = NodeInfo(
                 self.name,
@@ -217,13 +253,25 @@ class NodeSession:
         self.info = info
         return info
 
-    def _probe(self, platforms: Sequence[str], bootstrap_ok: bool) -> NodeInfo:
+    def _probe(self, platforms: Sequence[str], bootstrap_ok: bool, serve: bool) -> NodeInfo:
         self.transport.connect()
         wanted = list(dict.fromkeys([*self.pinned, *(canonical(p) for p in platforms)]))
         if not self.transport.remote:
             if self._prefix is None:
                 self._prefix = self_command()
             return self._make_info(self._info(wanted), bootstrapped=False, reason=None)
+        fast = self._fast_probe(wanted, serve)
+        if fast is not None:
+            path, answer = fast
+            if (
+                bootstrap.needs_bootstrap(
+                    answer.get("anyarch"), answer.get("protocol"), protocol.PROTOCOL
+                )
+                is None
+            ):
+                self._prefix = [path]
+                return self._make_info(answer, bootstrapped=False, reason=None)
+            self.discard_served()  # the full probe below says why and ships anyarch
         zipapp_name = bootstrap.zipapp_name()
         res = self.transport.run(["sh", "-c", _PROBE, "sh", zipapp_name], timeout=60)
         if res.returncode != 0:
@@ -272,6 +320,102 @@ class NodeSession:
         self._prefix = [python, remote_path]
         doc = self._info(wanted)
         return self._make_info(doc, bootstrapped=True, reason=reason)
+
+    def _fast_probe(self, wanted: Sequence[str], serve: bool) -> tuple[str, dict[str, Any]] | None:
+        """Find the node's anyarch and ask it ``farm-node info`` (or ``serve``) in one session.
+
+        Returns (its path, the info document), or None when the full probe must
+        run: no anyarch on the node's PATH, or one that does not answer (an
+        older version without ``farm-node serve``, a broken install) — the full
+        probe then finds out why, with today's messages, and bootstraps.  A
+        lost connection or a node that does not answer in time is an error here.
+        With ``serve`` the answering process is kept for the build.
+        """
+        args = ["serve" if serve else "info"]
+        for p in wanted:
+            args += ["--platform", p]
+        proc = self.transport.start(["sh", "-c", _FAST_PROBE, "sh", *args])
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        err_tail: list[bytes] = []
+        drain = threading.Thread(target=drain_stderr, args=(proc.stderr, err_tail), daemon=True)
+        drain.start()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+        timer = threading.Timer(120, expire)
+        timer.daemon = True
+        timer.start()
+        kept = False
+        try:
+            if not serve:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            head = proc.stdout.readline()
+            if not head.startswith(_MARK) or not head.endswith(b"\n"):
+                rc = _reap(proc, drain)
+                if expired.is_set() or rc == 255:
+                    raise self.failure(
+                        "did not answer the probe",
+                        Completed(124 if expired.is_set() else rc, b"", b"".join(err_tail)),
+                    )
+                return None
+            path = head[len(_MARK) : -1].decode(errors="surrogateescape")
+            if serve:
+                try:
+                    frame = protocol.read_frame(proc.stdout)
+                except (protocol.StreamCut, protocol.ProtocolError, OSError):
+                    frame = None
+                if (
+                    frame is None
+                    or frame.kind != protocol.RESULT
+                    or not isinstance(frame.obj, dict)
+                ):
+                    rc = _reap(proc, drain)
+                    if expired.is_set() or rc == 255:
+                        raise self.failure(
+                            "'anyarch farm-node info' failed",
+                            Completed(124 if expired.is_set() else rc, b"", b"".join(err_tail)),
+                        )
+                    return None
+                self._served = ServedBuild(proc, err_tail, drain)
+                kept = True
+                return path, frame.obj
+            out = proc.stdout.read()
+            rc = _reap(proc, drain)
+            if expired.is_set() or rc == 255:
+                raise self.failure(
+                    "'anyarch farm-node info' failed",
+                    Completed(124 if expired.is_set() else rc, out, b"".join(err_tail)),
+                )
+            if rc != 0:
+                return None
+            try:
+                doc = json.loads(out)
+            except ValueError:
+                return None
+            return (path, doc) if isinstance(doc, dict) else None
+        finally:
+            timer.cancel()
+            if not kept:
+                _discard(proc, drain)
+
+    def take_served(self) -> ServedBuild | None:
+        """The probe's waiting ``farm-node serve`` (once), or None: start a ``farm-node build``."""
+        served, self._served = self._served, None
+        if served is not None and served.proc.poll() is not None:
+            _discard(served.proc, served.drain)
+            return None
+        return served
+
+    def discard_served(self) -> None:
+        """End a waiting ``farm-node serve`` nobody needs (EOF on its stdin: it exits)."""
+        served, self._served = self._served, None
+        if served is not None:
+            _discard(served.proc, served.drain)
 
     def _ship(self, zipapp: bootstrap.Zipapp) -> str:
         res = self.transport.run(
@@ -332,7 +476,42 @@ class NodeSession:
         )
 
     def close(self) -> None:
+        self.discard_served()
         self.transport.close()
+
+
+def drain_stderr(stream: IO[bytes], tail: list[bytes]) -> None:
+    """Read a node command's stderr to its end, keeping the last 20 lines in ``tail``."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in iter(stream.readline, b""):
+            tail.append(line)
+            del tail[:-20]
+
+
+def _reap(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
+    """Wait for a node command that has stopped talking; its exit status (stderr read)."""
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    drain.join(timeout=5)
+    return rc
+
+
+def _discard(proc: subprocess.Popen[bytes], drain: threading.Thread) -> None:
+    """Close a node command's stdin (it ends on EOF) and wait for it; kill it if it lingers."""
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+    drain.join(timeout=1)
 
 
 def _last(err: str) -> str:
@@ -350,4 +529,11 @@ def _hint_from(err: str) -> str | None:
     return None
 
 
-__all__ = ["NodeInfo", "NodeSession", "PlatformSupport", "transport_for"]
+__all__ = [
+    "NodeInfo",
+    "NodeSession",
+    "PlatformSupport",
+    "ServedBuild",
+    "drain_stderr",
+    "transport_for",
+]
