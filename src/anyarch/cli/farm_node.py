@@ -19,6 +19,7 @@ import click
 
 from anyarch.errors import NodeError
 from anyarch.farm import node as farm_node
+from anyarch.farm.transport import widen_pipe
 from anyarch.store.layout import default_store_root
 
 
@@ -64,6 +65,10 @@ def _seeder(ctx: click.Context) -> farm_node.Placed:
 @click.group("farm-node", hidden=True)
 def farm_node_group() -> None:
     """Node side of the build farm protocol (started by a coordinator)."""
+    # stdin and stdout carry contexts and layers (pipes from sshd, or from the
+    # coordinator for the local node): 1 MiB buffers, see widen_pipe
+    widen_pipe(0)
+    widen_pipe(1)
 
 
 @farm_node_group.command("info")

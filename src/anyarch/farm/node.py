@@ -550,10 +550,11 @@ class _StdinWatch:
     whole second for that lock before giving up — a second added to every farm build.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], *, wake: threading.Event | None = None) -> None:
         self.answers: queue.Queue[bytes | None] = queue.Queue()
         self._stream = stream
         self.gone = threading.Event()
+        self._wake = wake  # also set when the coordinator is gone
         threading.Thread(target=self._run, daemon=True).start()
 
     def _lines(self) -> Iterator[bytes]:
@@ -580,6 +581,8 @@ class _StdinWatch:
             for line in self._lines():
                 self.answers.put(line)
         self.gone.set()
+        if self._wake is not None:
+            self._wake.set()
         self.answers.put(None)
 
 
@@ -721,7 +724,8 @@ def _run_build(
     snap = Path(snapshot)
     manifest = json.loads((snap / "manifest.json").read_bytes())
     df_name = manifest["dockerfile"]["name"]
-    watch = _StdinWatch(inp)
+    wake = threading.Event()  # the build ended, or the coordinator is gone
+    watch = _StdinWatch(inp, wake=wake)
     write_lock = threading.Lock()
 
     def send(kind: bytes, obj: Any) -> None:
@@ -771,6 +775,7 @@ def _run_build(
                     send(protocol.EVENT, ev)
                 except (BrokenPipeError, OSError):
                     watch.gone.set()
+                    wake.set()
                     return
 
         assert proc.stdout is not None and proc.stderr is not None
@@ -780,10 +785,17 @@ def _run_build(
         ]
         for t in pumps:
             t.start()
-        while proc.poll() is None:
-            if watch.gone.wait(0.2):
-                _kill_group(proc)
-                return 130
+
+        # woken the moment either happens (polling every 0.2 s cost 0.1 s a build)
+        def reap() -> None:
+            proc.wait()
+            wake.set()
+
+        threading.Thread(target=reap, daemon=True).start()
+        wake.wait()
+        if proc.poll() is None:
+            _kill_group(proc)
+            return 130
         for t in pumps:
             t.join(timeout=10)
         rc = proc.returncode
