@@ -405,16 +405,13 @@ def run_farm_build(
     ``keep_going`` a platform that fails does not stop the others; what
     succeeded is published and the exit status is still non-zero.
     """
-    from anyarch.api.local import export_image
-    from anyarch.api.remote import RegistryOptions, connect
-    from anyarch.api.remote import push as push_image
-    from anyarch.farm.publish import publish_index
+    # anyarch.api (export, push) is imported where it is used, after the build:
+    # a plain farm build never needs it, and it delayed the first ssh by ~40 ms
     from anyarch.name import parse_reference
 
     stdout = out or sys.stdout
     reporter = FarmProgress(progress, err)
     store: Store = ctx.obj.store()
-    opts = registry if registry is not None else RegistryOptions()
     files, output_push = _outputs(outputs)
     push = push or output_push
     refs = [parse_reference(t) for t in tags]
@@ -492,6 +489,8 @@ def run_farm_build(
             raise UsageError(
                 "--node-push leaves no image here to write to --output", hint="drop one of them"
             )
+        from anyarch.api.local import export_image
+
         export_image(
             store,
             names[0] if names else str(result.index.digest),
@@ -500,6 +499,11 @@ def run_farm_build(
         )
     pushed: list[str] = []
     if push:
+        from anyarch.api.remote import RegistryOptions, connect
+        from anyarch.api.remote import push as push_image
+        from anyarch.farm.publish import publish_index
+
+        opts = registry if registry is not None else RegistryOptions()
         if node_push:
             pushed = publish_index(
                 lambda host: connect(host, opts), refs, result.index, result.index_raw
@@ -559,8 +563,6 @@ def run_from_build_params(ctx: click.Context, builder: str) -> int:
         if farm is not None:
             return run_from_build_params(ctx, farm)
     """
-    from anyarch.api.remote import RegistryOptions
-
     p = ctx.params
     if p.get("secrets"):
         raise UsageError(
@@ -631,9 +633,16 @@ def run_from_build_params(ctx: click.Context, builder: str) -> int:
         metadata_file=p.get("metadata_file"),
         iidfile=p.get("iidfile"),
         progress=progress,
-        registry=RegistryOptions(
-            insecure=bool(p.get("insecure")), cacert=p.get("cacert"), auth_file=p.get("authfile")
-        ),
+        registry=_registry_options(p) if p.get("push") or p.get("outputs") else None,
+    )
+
+
+def _registry_options(p: dict[str, Any]) -> Any:
+    """How to reach registries, for a build that pushes (imports anyarch.api.remote)."""
+    from anyarch.api.remote import RegistryOptions
+
+    return RegistryOptions(
+        insecure=bool(p.get("insecure")), cacert=p.get("cacert"), auth_file=p.get("authfile")
     )
 
 

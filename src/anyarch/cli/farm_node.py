@@ -8,9 +8,11 @@ with them.  See :mod:`anyarch.farm.node` for what each does.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +30,40 @@ def _store_root(ctx: click.Context) -> Path:
     return Path(path) if path else default_store_root()
 
 
+#: What the seeder imports (~60 ms): loaded on a thread while the context arrives.
+_SEEDER_MODULES = ("anyarch.build.cache", "anyarch.build.context")
+
+
+def _preload(modules: Sequence[str]) -> None:
+    """Import ``modules`` on a daemon thread, so a later import finds them loaded.
+
+    The node's side of a context sync mostly waits for the stream; the
+    imports its last step needs (the stat cache seeding) run in that wait
+    instead of after it.  A failed import here is only a missed head start:
+    the real import raises it again where it is handled.  Whoever imports
+    them next waits for this thread first (:func:`_preloaded`): two threads
+    importing one package at once is where import deadlocks come from.
+    """
+
+    def load() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    _preloading.append(t)
+
+
+_preloading: list[threading.Thread] = []
+
+
+def _preloaded() -> None:
+    """Wait for the :func:`_preload` threads (done long before, as a rule)."""
+    for t in _preloading:
+        t.join()
+
+
 def _seeder(ctx: click.Context) -> farm_node.Placed:
     """Record the digests of a new context snapshot's files in the node store's stat cache.
 
@@ -38,6 +74,7 @@ def _seeder(ctx: click.Context) -> farm_node.Placed:
     store_root = _store_root(ctx)
 
     def seed(snap: Path, placed: Sequence[tuple[str, str, os.stat_result]]) -> None:
+        _preloaded()
         from anyarch.build.cache import cache_dir
         from anyarch.build.context import StatCache
         from anyarch.store import Store
@@ -103,6 +140,7 @@ def serve_cmd(ctx: click.Context, platforms: tuple[str, ...]) -> None:
     wanted = list(dict.fromkeys([*COMMON_PLATFORMS, *platforms]))
     out = sys.stdout.buffer
     protocol.write_json(out, protocol.RESULT, farm_node.info(wanted, store_root=_store_root(ctx)))
+    _preload(_SEEDER_MODULES)
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return
@@ -159,6 +197,7 @@ def context_need_cmd() -> None:
 @click.pass_context
 def context_put_cmd(ctx: click.Context) -> None:
     """Receive a context manifest and the files this node lacks; print the snapshot."""
+    _preload(_SEEDER_MODULES)
     try:
         answer = farm_node.context_put(sys.stdin.buffer, on_placed=_seeder(ctx))
     except farm_node.NodeFailure as e:
@@ -170,6 +209,7 @@ def context_put_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def context_sync_cmd(ctx: click.Context) -> None:
     """context-need, then (if needed) context-put, on one framed stream."""
+    _preload(_SEEDER_MODULES)
     try:
         farm_node.context_sync(sys.stdin.buffer, sys.stdout.buffer, on_placed=_seeder(ctx))
     except farm_node.NodeFailure as e:
@@ -203,6 +243,8 @@ def build_cmd(
     """Run one 'anyarch build' for these platforms; stream framed progress and results."""
     if (snapshot is None) != context_on_stdin:
         raise click.UsageError("give exactly one of --snapshot and --context-on-stdin")
+    if context_on_stdin and not _preloading:
+        _preload(_SEEDER_MODULES)
     out = sys.stdout.buffer
     try:
         rc = farm_node.run_build(
