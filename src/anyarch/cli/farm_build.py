@@ -454,6 +454,10 @@ def run_farm_build(
         if plan_only:
             stdout.write(plan_text(the_plan) + "\n")
             return 0
+        placed = {p.node for p in the_plan.placements}
+        for s in sessions:
+            if s.name not in placed:
+                s.discard_served()  # a node with nothing to build: its probe process can go
         if the_plan.emulated:
             reporter.warning(
                 "emulated (QEMU, slower than native): "
