@@ -171,6 +171,9 @@ class NodeSession:
         self.info: NodeInfo | None = None
         self._served: ServedBuild | None = None
 
+    #: Seconds the one-session probe may take (the full probe allows 60 + 120).
+    fast_probe_timeout: float = 120.0
+
     @classmethod
     def open(
         cls,
@@ -346,7 +349,7 @@ class NodeSession:
             with contextlib.suppress(OSError):
                 proc.kill()
 
-        timer = threading.Timer(120, expire)
+        timer = threading.Timer(self.fast_probe_timeout, expire)
         timer.daemon = True
         timer.start()
         kept = False
@@ -360,7 +363,7 @@ class NodeSession:
                 if expired.is_set() or rc == 255:
                     raise self.failure(
                         "did not answer the probe",
-                        Completed(124 if expired.is_set() else rc, b"", b"".join(err_tail)),
+                        self._ended(rc, expired, err_tail),
                     )
                 return None
             path = head[len(_MARK) : -1].decode(errors="surrogateescape")
@@ -378,7 +381,7 @@ class NodeSession:
                     if expired.is_set() or rc == 255:
                         raise self.failure(
                             "'anyarch farm-node info' failed",
-                            Completed(124 if expired.is_set() else rc, b"", b"".join(err_tail)),
+                            self._ended(rc, expired, err_tail),
                         )
                     return None
                 self._served = ServedBuild(proc, err_tail, drain)
@@ -389,7 +392,7 @@ class NodeSession:
             if expired.is_set() or rc == 255:
                 raise self.failure(
                     "'anyarch farm-node info' failed",
-                    Completed(124 if expired.is_set() else rc, out, b"".join(err_tail)),
+                    self._ended(rc, expired, err_tail, out),
                 )
             if rc != 0:
                 return None
@@ -402,6 +405,15 @@ class NodeSession:
             timer.cancel()
             if not kept:
                 _discard(proc, drain)
+
+    @staticmethod
+    def _ended(
+        rc: int, expired: threading.Event, err_tail: list[bytes], out: bytes = b""
+    ) -> Completed:
+        """A fast probe's end as :meth:`failure` reads it (a timeout as ``transport.run``'s)."""
+        if expired.is_set():
+            return Completed(124, out, b"".join(err_tail) + b"\ntimed out")
+        return Completed(rc, out, b"".join(err_tail))
 
     def take_served(self) -> ServedBuild | None:
         """The probe's waiting ``farm-node serve`` (once), or None: start a ``farm-node build``."""
