@@ -182,6 +182,13 @@ class SSHTransport:
         ).returncode
 
     def _check_master(self) -> bool:
+        assert self._control is not None
+        try:
+            with os.scandir(self._control) as entries:
+                if not any(entries):
+                    return False  # no control socket at all: no master to ask (saves an ssh start)
+        except OSError:
+            pass
         try:
             rc = self._control_op("check")
         except subprocess.TimeoutExpired:
