@@ -16,18 +16,27 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from anyarch.errors import NodeError
-from anyarch.farm import node as farm_node
+from anyarch.farm import worker as build_worker
 from anyarch.farm.transport import widen_pipe
-from anyarch.store.layout import default_store_root
+
+if TYPE_CHECKING:
+    from anyarch.farm import node as farm_node
 
 
 def _store_root(ctx: click.Context) -> Path:
     path = getattr(ctx.obj, "store_path", None)
-    return Path(path) if path else default_store_root()
+    if path:
+        return Path(path)
+    # imported here: the store package costs ~40 ms, and serve/build start
+    # their build worker before paying for it
+    from anyarch.store.layout import default_store_root
+
+    return default_store_root()
 
 
 #: What the seeder imports (~60 ms): loaded on a thread while the context arrives.
@@ -113,6 +122,7 @@ def farm_node_group() -> None:
 @click.pass_context
 def info_cmd(ctx: click.Context, platforms: tuple[str, ...]) -> None:
     """Versions, native and emulated platforms, free disk (JSON)."""
+    from anyarch.farm import node as farm_node
     from anyarch.sandbox.binfmt import COMMON_PLATFORMS
 
     wanted = list(dict.fromkeys([*COMMON_PLATFORMS, *platforms]))
@@ -131,12 +141,13 @@ def serve_cmd(ctx: click.Context, platforms: tuple[str, ...]) -> None:
     of ``farm-node build`` — and the session goes on exactly as that command.
     EOF instead (the node got no platform, ``--plan``, an error elsewhere):
     exit quietly.  The build's own Python is started right away, so its
-    imports overlap the wait (see :func:`anyarch.farm.node.prestart_build`).
+    imports overlap the wait (see :mod:`anyarch.farm.worker`).
     """
+    build_worker.prestart()  # first: its start-up overlaps this process's imports
+    from anyarch.farm import node as farm_node
     from anyarch.farm import protocol
     from anyarch.sandbox.binfmt import COMMON_PLATFORMS
 
-    farm_node.prestart_build()
     wanted = list(dict.fromkeys([*COMMON_PLATFORMS, *platforms]))
     out = sys.stdout.buffer
     protocol.write_json(out, protocol.RESULT, farm_node.info(wanted, store_root=_store_root(ctx)))
@@ -186,6 +197,8 @@ def build_worker_cmd() -> None:
 @farm_node_group.command("context-need")
 def context_need_cmd() -> None:
     """Read a context manifest on stdin; print the snapshot or the digests this node lacks."""
+    from anyarch.farm import node as farm_node
+
     try:
         answer = farm_node.context_need(sys.stdin.buffer.read())
     except farm_node.NodeFailure as e:
@@ -197,6 +210,8 @@ def context_need_cmd() -> None:
 @click.pass_context
 def context_put_cmd(ctx: click.Context) -> None:
     """Receive a context manifest and the files this node lacks; print the snapshot."""
+    from anyarch.farm import node as farm_node
+
     _preload(_SEEDER_MODULES)
     try:
         answer = farm_node.context_put(sys.stdin.buffer, on_placed=_seeder(ctx))
@@ -209,6 +224,8 @@ def context_put_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def context_sync_cmd(ctx: click.Context) -> None:
     """context-need, then (if needed) context-put, on one framed stream."""
+    from anyarch.farm import node as farm_node
+
     _preload(_SEEDER_MODULES)
     try:
         farm_node.context_sync(sys.stdin.buffer, sys.stdout.buffer, on_placed=_seeder(ctx))
@@ -243,6 +260,9 @@ def build_cmd(
     """Run one 'anyarch build' for these platforms; stream framed progress and results."""
     if (snapshot is None) != context_on_stdin:
         raise click.UsageError("give exactly one of --snapshot and --context-on-stdin")
+    build_worker.prestart()  # before the imports below: see anyarch.farm.worker
+    from anyarch.farm import node as farm_node
+
     if context_on_stdin and not _preloading:
         _preload(_SEEDER_MODULES)
     out = sys.stdout.buffer

@@ -31,7 +31,6 @@ import os
 import platform as pyplatform
 import queue
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -44,8 +43,10 @@ import anyarch
 from anyarch._util.fs import mark_top_directory
 from anyarch.errors import AnyarchError
 from anyarch.farm import protocol
+from anyarch.farm import worker as build_worker
 from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry, is_digest
 from anyarch.farm.transport import self_command
+from anyarch.farm.worker import kill_group
 from anyarch.oci import Descriptor, Digest, ImageConfig, Index, Manifest, mediatype
 from anyarch.oci.platform import Platform, normalize
 from anyarch.oci.platform import format as format_platform
@@ -586,14 +587,6 @@ class _StdinWatch:
         self.answers.put(None)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        proc.wait(timeout=10)
-
-
 def _events(line: bytes) -> dict[str, Any]:
     text = line.decode(errors="replace").rstrip("\n")
     with contextlib.suppress(ValueError):
@@ -601,63 +594,6 @@ def _events(line: bytes) -> dict[str, Any]:
         if isinstance(obj, dict):
             return obj
     return {"type": "log", "message": text}
-
-
-class _Prestarted:
-    """An ``anyarch farm-node build-worker`` waiting for the command line of its build."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [*self_command(), "farm-node", "build-worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-
-    def run(self, argv: Sequence[str]) -> subprocess.Popen[bytes] | None:
-        """Hand it ``argv`` (the arguments after ``anyarch``); None if it is gone."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(list(argv)).encode() + b"\n")
-            self.proc.stdin.close()
-        except OSError:
-            self.discard()
-            return None
-        return self.proc
-
-    def discard(self) -> None:
-        """Let it go: EOF on its stdin ends it; killed if it does not end."""
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.proc)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-
-
-_prestarted: list[_Prestarted] = []
-
-
-def prestart_build() -> None:
-    """Start the Python that will run this node's ``anyarch build``, before its arguments exist.
-
-    A node's build used to start its ``anyarch build`` only after the context
-    sync; start-up and imports then took ~0.3 s of every farm build.  Started
-    here, they overlap the probe's answer, the coordinator's planning and the
-    sync.  :func:`run_build` uses it (or starts one itself).
-    """
-    if not _prestarted:
-        _prestarted.append(_Prestarted())
-
-
-def _take_prestarted() -> _Prestarted | None:
-    return _prestarted.pop() if _prestarted else None
 
 
 def run_build(
@@ -683,9 +619,7 @@ def run_build(
     ``snapshot`` None: the session starts with a context sync on the same stream
     (see :func:`context_sync`; one anyarch start-up on the node for both).
     """
-    prestart_build()
-    worker = _take_prestarted()
-    assert worker is not None
+    worker = build_worker.take()
     try:
         return _run_build(
             worker,
@@ -700,12 +634,12 @@ def run_build(
             on_placed=on_placed,
         )
     finally:
-        if worker.proc.stdin is not None and not worker.proc.stdin.closed:
+        if not worker.handed_out:
             worker.discard()  # never given its build (the sync failed, the coordinator left)
 
 
 def _run_build(
-    worker: _Prestarted,
+    worker: build_worker.BuildWorker,
     snapshot: str | None,
     platforms: Sequence[str],
     build_args: Sequence[str],
@@ -794,7 +728,7 @@ def _run_build(
         threading.Thread(target=reap, daemon=True).start()
         wake.wait()
         if proc.poll() is None:
-            _kill_group(proc)
+            kill_group(proc)
             return 130
         for t in pumps:
             t.join(timeout=10)
@@ -983,6 +917,5 @@ __all__ = [
     "context_sync",
     "fail",
     "info",
-    "prestart_build",
     "run_build",
 ]
