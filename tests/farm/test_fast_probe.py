@@ -9,13 +9,16 @@ its edges: a kept process, a lost connection, a timeout, no anyarch at all.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from anyarch.farm.config import NodeConfig
+from anyarch.errors import NodeError
+from anyarch.farm.config import NodeConfig, parse_endpoint
 from anyarch.farm.nodes import NodeSession
+from anyarch.farm.ssh import SSHTransport
 from anyarch.farm.transport import LocalTransport
 
 
@@ -108,3 +111,34 @@ def test_an_anyarch_that_fails_falls_back_to_the_full_probe(tmp_path: Path) -> N
     info = s.probe(serve=True)
     assert info.reachable and not info.bootstrapped, info
     assert s.take_served() is None  # the build starts its own 'farm-node build'
+
+
+def test_an_early_handshake_runs_once_and_its_error_comes_from_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = SSHTransport(
+        "n1",
+        parse_endpoint(f"ssh://root@127.0.0.1:{port}"),
+        connect_timeout=2,
+        config_file=os.devnull,
+    )
+    calls: list[int] = []
+    handshake = t._connect
+
+    def counted() -> None:
+        calls.append(1)
+        handshake()
+
+    monkeypatch.setattr(t, "_connect", counted)
+    t.connect_soon()
+    t.connect_soon()  # already under way: no second one
+    with pytest.raises(NodeError, match=r"node n1 \(ssh://root@127.0.0.1:\d+\) is unreachable"):
+        t.connect()
+    assert calls == [1]
+    with pytest.raises(NodeError):  # a later connect tries again, as before
+        t.connect()
+    assert calls == [1, 1]

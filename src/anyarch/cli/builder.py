@@ -18,7 +18,6 @@ runs natively and what it emulates (its binfmt_misc handlers).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,20 +29,7 @@ from anyarch.errors import UsageError
 from anyarch.farm.config import DEFAULT, BuilderConfig, FarmConfig
 from anyarch.farm.dispatch import open_sessions, probe
 from anyarch.farm.nodes import NodeInfo
-from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
-
-
-def node_timeout() -> float:
-    """Seconds to wait for a node to answer (``ANYARCH_NODE_TIMEOUT``, default 5)."""
-    raw = os.environ.get("ANYARCH_NODE_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_CONNECT_TIMEOUT
-    except ValueError:
-        raise UsageError(
-            f"ANYARCH_NODE_TIMEOUT={raw!r} is not a number of seconds",
-            hint="e.g. ANYARCH_NODE_TIMEOUT=3",
-        ) from None
-
+from anyarch.farm.ssh import node_timeout
 
 _timeout_option = click.option(
     "--timeout",

@@ -23,28 +23,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from anyarch._util.fs import atomic_write_bytes
-from anyarch.cli.builder import node_timeout
 from anyarch.cli.farm_flags import farm_options
 from anyarch.cli.output import table
 from anyarch.errors import BuildError, FarmError, NotFoundError, UsageError
 from anyarch.farm.config import DEFAULT, FarmConfig
 from anyarch.farm.context_sync import DIR, FILE, SYMLINK, ContextEntry, ContextSpec
-from anyarch.farm.dispatch import (
-    FarmRequest,
-    FarmResult,
-    execute,
-    normalize_platforms,
-    open_sessions,
-    plan,
-    probe,
-)
-from anyarch.farm.scheduler import Plan, describe
+from anyarch.farm.nodes import NodeSession
+from anyarch.farm.scheduler import Plan, describe, normalize_platforms
+from anyarch.farm.ssh import node_timeout
 from anyarch.store import Store
+
+if TYPE_CHECKING:
+    from anyarch.farm.dispatch import FarmResult
+
+# anyarch.farm.dispatch (and what it imports) is imported in run_farm_build once
+# the nodes' SSH handshakes are under way: they overlap its import time.
 
 # --- choosing the farm ---------------------------------------------------------------------
 
@@ -428,21 +426,28 @@ def run_farm_build(
     config = FarmConfig()
     b = config.builder(builder)
     timeout = connect_timeout if connect_timeout is not None else node_timeout()
-    sessions = open_sessions(
-        config, b, connect_timeout=timeout, local_env={"ANYARCH_STORE": str(store.root)}
-    )
-    # Walk and hash the context while the nodes are probed (SSH connection, a
-    # process on each node): both take about a second on a large context.
-    spec_job = (
-        None
-        if plan_only
-        else _Background(
-            lambda: context_spec(
-                context_dir, store, dockerfile=dockerfile, dockerfile_text=dockerfile_text
+    sessions = [
+        NodeSession.open(
+            config, n, connect_timeout=timeout, local_env={"ANYARCH_STORE": str(store.root)}
+        )
+        for n in b.nodes
+    ]
+    try:
+        for s in sessions:
+            s.connect_soon()  # the SSH handshakes overlap the imports and the walk below
+        # Walk and hash the context while the nodes are probed (SSH connection, a
+        # process on each node): both take about a second on a large context.
+        spec_job = (
+            None
+            if plan_only
+            else _Background(
+                lambda: context_spec(
+                    context_dir, store, dockerfile=dockerfile, dockerfile_text=dockerfile_text
+                )
             )
         )
-    )
-    try:
+        from anyarch.farm.dispatch import FarmRequest, execute, plan, probe
+
         infos = probe(sessions, wanted, reporter=reporter, serve=not plan_only)
         if not any(i.reachable for i in infos):
             raise FarmError(

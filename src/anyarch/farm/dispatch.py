@@ -41,7 +41,7 @@ from anyarch.farm.config import BuilderConfig, FarmConfig
 from anyarch.farm.context_sync import ContextSpec, SyncCut, SyncResult, send_context
 from anyarch.farm.index import assemble_index, check_complete, missing_blobs, store_index
 from anyarch.farm.nodes import NodeInfo, NodeSession, drain_stderr
-from anyarch.farm.scheduler import Mode, Placement, Plan, canonical, schedule
+from anyarch.farm.scheduler import Mode, Placement, Plan, normalize_platforms, schedule
 from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT
 from anyarch.farm.transport import Completed
 from anyarch.oci import Descriptor, Digest, mediatype
@@ -814,15 +814,6 @@ def execute(
             media_type=mediatype.OCI_INDEX, digest=index.digest, size=len(index.raw)
         )
     return result
-
-
-def normalize_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
-    out: dict[str, None] = {}
-    for spec in platforms:
-        for part in spec.split(","):
-            if part.strip():
-                out.setdefault(canonical(part), None)
-    return tuple(out)
 
 
 __all__ = [

@@ -189,6 +189,11 @@ class NodeSession:
             transport_for(node, endpoint, connect_timeout=connect_timeout, local_env=local_env),
         )
 
+    def connect_soon(self) -> None:
+        """Start the SSH handshake now, on a thread (:meth:`probe` waits for it); local: nothing."""
+        if isinstance(self.transport, SSHTransport):
+            self.transport.connect_soon()
+
     # -- running anyarch there --
 
     @property

@@ -268,4 +268,23 @@ def describe(plan: Plan) -> list[tuple[str, str, str, str]]:
     return [(p.platform, p.node, p.mode.value.upper(), p.reason) for p in plan.placements]
 
 
-__all__ = ["Mode", "NodeCapabilities", "Placement", "Plan", "canonical", "describe", "schedule"]
+def normalize_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
+    """``--platform`` values (each may list several, comma-separated), canonical, deduplicated."""
+    out: dict[str, None] = {}
+    for spec in platforms:
+        for part in spec.split(","):
+            if part.strip():
+                out.setdefault(canonical(part), None)
+    return tuple(out)
+
+
+__all__ = [
+    "Mode",
+    "NodeCapabilities",
+    "Placement",
+    "Plan",
+    "canonical",
+    "describe",
+    "normalize_platforms",
+    "schedule",
+]

@@ -31,13 +31,25 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from anyarch.errors import NodeError
+from anyarch.errors import NodeError, UsageError
 from anyarch.farm.config import Endpoint
 from anyarch.farm.transport import Completed, complete, popen_piped, shell_command
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 _PERSIST_SECONDS = 30
 _SOCKET_MAX = 100  # sun_path is 108 bytes; keep room for ssh's temporary suffix
+
+
+def node_timeout() -> float:
+    """Seconds to wait for a node to answer (``ANYARCH_NODE_TIMEOUT``, default 5)."""
+    raw = os.environ.get("ANYARCH_NODE_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_CONNECT_TIMEOUT
+    except ValueError:
+        raise UsageError(
+            f"ANYARCH_NODE_TIMEOUT={raw!r} is not a number of seconds",
+            hint="e.g. ANYARCH_NODE_TIMEOUT=3",
+        ) from None
 
 
 def ssh_binary() -> str:
@@ -108,6 +120,8 @@ class SSHTransport:
         self._control: Path | None = None
         self._master_started = False
         self._lock = threading.Lock()
+        self._early: threading.Thread | None = None
+        self._early_error: NodeError | None = None
 
     # -- argv --
 
@@ -136,8 +150,37 @@ class SSHTransport:
 
     # -- connection --
 
+    def connect_soon(self) -> None:
+        """Start :meth:`connect` on a thread now; the next :meth:`connect` waits for it.
+
+        The SSH handshake (~0.25 s on loopback) then overlaps what the caller
+        does meanwhile (a farm build: its remaining imports); its error, if
+        any, is raised by that :meth:`connect`.
+        """
+        if self._early is not None or self._master_started:
+            return
+
+        def run() -> None:
+            try:
+                self._connect()
+            except NodeError as e:
+                self._early_error = e
+
+        self._early = threading.Thread(target=run, daemon=True)
+        self._early.start()
+
     def connect(self) -> None:
         """Open (or reuse) the master connection; :class:`NodeError` if the node does not answer."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.join()
+            err, self._early_error = self._early_error, None
+            if err is not None:
+                raise err
+            return
+        self._connect()
+
+    def _connect(self) -> None:
         with self._lock:
             if self._control is None:
                 self._control = control_dir()
@@ -253,4 +296,10 @@ def is_connection_failure(result: Completed) -> bool:
     return result.returncode == 255
 
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "SSHTransport", "control_dir", "is_connection_failure"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "SSHTransport",
+    "control_dir",
+    "is_connection_failure",
+    "node_timeout",
+]
