@@ -142,3 +142,19 @@ def test_an_early_handshake_runs_once_and_its_error_comes_from_connect(
     with pytest.raises(NodeError):  # a later connect tries again, as before
         t.connect()
     assert calls == [1, 1]
+
+
+def test_a_node_that_gets_the_zipapp_serves_its_build_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "coordinator-cache"))  # zipapp built here
+    s = _session(tmp_path, None)  # no anyarch on the node: python3 only
+    info = s.probe(serve=True)
+    assert info.reachable and info.bootstrapped, info
+    assert info.bootstrap_reason == "anyarch is not installed there"
+    served = s.take_served()
+    assert served is not None and served.proc.poll() is None
+    assert s.prefix[-1].endswith(".pyz")
+    s._served = served
+    s.close()
+    assert served.proc.poll() is not None

@@ -326,10 +326,13 @@ class NodeSession:
         else:
             remote_path = self._ship(bootstrap.build_zipapp())
         self._prefix = [python, remote_path]
-        doc = self._info(wanted)
+        served = self._fast_probe(wanted, serve, prefix=self._prefix) if serve else None
+        doc = served[1] if served is not None else self._info(wanted)
         return self._make_info(doc, bootstrapped=True, reason=reason)
 
-    def _fast_probe(self, wanted: Sequence[str], serve: bool) -> tuple[str, dict[str, Any]] | None:
+    def _fast_probe(
+        self, wanted: Sequence[str], serve: bool, *, prefix: Sequence[str] | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
         """Find the node's anyarch and ask it ``farm-node info`` (or ``serve``) in one session.
 
         Returns (its path, the info document), or None when the full probe must
@@ -338,11 +341,18 @@ class NodeSession:
         probe then finds out why, with today's messages, and bootstraps.  A
         lost connection or a node that does not answer in time is an error here.
         With ``serve`` the answering process is kept for the build.
+
+        ``prefix``: how to run anyarch there is already known (the shipped
+        zipapp): it is asked directly instead of through the probe script, and
+        None means the caller asks ``farm-node info`` the usual way.
         """
         args = ["serve" if serve else "info"]
         for p in wanted:
             args += ["--platform", p]
-        proc = self.transport.start(["sh", "-c", _FAST_PROBE, "sh", *args])
+        if prefix is None:
+            proc = self.transport.start(["sh", "-c", _FAST_PROBE, "sh", *args])
+        else:
+            proc = self.transport.start([*prefix, "farm-node", *args])
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         err_tail: list[bytes] = []
         drain = threading.Thread(target=drain_stderr, args=(proc.stderr, err_tail), daemon=True)
@@ -362,16 +372,18 @@ class NodeSession:
             if not serve:
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
-            head = proc.stdout.readline()
-            if not head.startswith(_MARK) or not head.endswith(b"\n"):
-                rc = _reap(proc, drain)
-                if expired.is_set() or rc == 255:
-                    raise self.failure(
-                        "did not answer the probe",
-                        self._ended(rc, expired, err_tail),
-                    )
-                return None
-            path = head[len(_MARK) : -1].decode(errors="surrogateescape")
+            if prefix is None:
+                head = proc.stdout.readline()
+                if not head.startswith(_MARK) or not head.endswith(b"\n"):
+                    rc = _reap(proc, drain)
+                    if expired.is_set() or rc == 255:
+                        raise self.failure(
+                            "did not answer the probe", self._ended(rc, expired, err_tail)
+                        )
+                    return None
+                path = head[len(_MARK) : -1].decode(errors="surrogateescape")
+            else:
+                path = prefix[-1]
             if serve:
                 try:
                     frame = protocol.read_frame(proc.stdout)
