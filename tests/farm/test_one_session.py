@@ -167,9 +167,12 @@ def test_build_worker_runs_the_command_line_it_is_sent(tmp_path: Path) -> None:
     env = dict(os.environ, ANYARCH_STORE=str(tmp_path / "s"))
     p = _local(["farm-node", "build-worker"], b'["--version"]\n', env)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.decode().startswith("anyarch version ")
+    version, last = p.stdout.decode().splitlines()
+    assert version.startswith("anyarch version ")
+    assert last == "@anyarch-build-exit@ 0"  # then farm-node build need not wait for its exit
     p = _local(["farm-node", "build-worker"], b'["no-such-command"]\n', env)
     assert p.returncode == 2  # the command's own exit status and message
     assert b"No such command 'no-such-command'" in p.stderr
+    assert p.stdout.decode().splitlines() == ["@anyarch-build-exit@ 2"]
     p = _local(["farm-node", "build-worker"], b"", env)  # never given a command line
     assert (p.returncode, p.stdout) == (0, b"")

@@ -191,7 +191,17 @@ def build_worker_cmd() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    raise click.exceptions.Exit(main([str(a) for a in argv]))
+    rc = main([str(a) for a in argv])
+    # Say how it ended and let go of the pipes: farm-node build goes on with
+    # the result while this interpreter tears itself down.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, build_worker.EXIT_MARK + str(rc).encode() + b"\n")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    raise click.exceptions.Exit(rc)
 
 
 @farm_node_group.command("context-need")

@@ -698,8 +698,14 @@ def _run_build(
             )
         tail: list[str] = []
 
+        exited: list[int] = []  # the worker's exit status, before it has exited
+
         def pump(stream: IO[bytes], name: str) -> None:
             for line in iter(stream.readline, b""):
+                if name == "stdout" and (status := build_worker.exit_status(line)) is not None:
+                    exited.append(status)
+                    wake.set()
+                    continue
                 ev = _events(line)
                 if ev.get("type") == "log":
                     tail.append(str(ev.get("message", "")))
@@ -720,19 +726,23 @@ def _run_build(
         for t in pumps:
             t.start()
 
-        # woken the moment either happens (polling every 0.2 s cost 0.1 s a build)
+        # woken the moment the build reports its exit status or ends, or the coordinator
+        # leaves (polling every 0.2 s cost 0.1 s a build)
         def reap() -> None:
             proc.wait()
             wake.set()
 
         threading.Thread(target=reap, daemon=True).start()
         wake.wait()
-        if proc.poll() is None:
+        if exited:
+            rc = exited[0]  # its interpreter may still be shutting down: no need to wait
+        elif proc.poll() is None:
             kill_group(proc)
             return 130
+        else:
+            rc = proc.returncode
         for t in pumps:
             t.join(timeout=10)
-        rc = proc.returncode
         metadata = _read_json(meta)
         result: dict[str, Any] = {
             "exit": rc,

@@ -22,6 +22,21 @@ from collections.abc import Sequence
 
 from anyarch.farm.transport import self_command
 
+#: The build worker's last stdout line: this, then its exit status.  It then
+#: lets go of stdout and stderr and tears its interpreter down (tens of
+#: milliseconds) while the node already sends the result.
+EXIT_MARK = b"@anyarch-build-exit@ "
+
+
+def exit_status(line: bytes) -> int | None:
+    """The exit status an :data:`EXIT_MARK` line reports (None: not such a line)."""
+    if not line.startswith(EXIT_MARK):
+        return None
+    try:
+        return int(line[len(EXIT_MARK) :])
+    except ValueError:
+        return None
+
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill ``proc``'s process group (it was started in a session of its own) and reap it."""
@@ -90,4 +105,4 @@ def take() -> BuildWorker:
     return _waiting.pop()
 
 
-__all__ = ["BuildWorker", "kill_group", "prestart", "take"]
+__all__ = ["EXIT_MARK", "BuildWorker", "exit_status", "kill_group", "prestart", "take"]
