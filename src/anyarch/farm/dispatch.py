@@ -499,6 +499,7 @@ class _Run:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 proc.stdin.write(json.dumps({"build": args[2:]}).encode() + b"\n")
         got: dict[str, Any] | None = None
+        ended = False
         wanted: set[str] = set()
         outcome: dict[str, AnyarchError | None] = {}
         first = job.platforms[0]
@@ -572,6 +573,7 @@ class _Run:
                     with self.store.layout.writing():
                         self.store.blobs.put_stream(body, Digest.parse(digest), int(fr.obj["size"]))
                 elif fr.kind == protocol.END:
+                    ended = True
                     break
             if got is None:
                 raise NodeError(
@@ -590,7 +592,13 @@ class _Run:
         finally:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-            _wait(proc)
+            if ended:
+                # The node has said all it will: its process and this ssh end on
+                # their own; reaped on a thread, so the result does not wait for
+                # the node's interpreter to shut down (tens of milliseconds).
+                threading.Thread(target=_wait, args=(proc,), daemon=True).start()
+            else:
+                _wait(proc)
             with self.lock:
                 self.procs.discard(proc)
 
