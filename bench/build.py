@@ -916,6 +916,8 @@ def experiments(ctxs: Path, work: Path, repeat: int = 3) -> dict[str, Any]:
                     _rmtree(d)
             out["extract"] = rows
             amd_layer = layer
+            kept_layer = work / "debian-amd64-layer.tar.gz"  # experiment 6 runs after the store is gone
+            shutil.copyfile(layer, kept_layer)
     arm_layer = next(
         p
         for p in sorted((store / "blobs" / "sha256").iterdir(), key=lambda p: -p.stat().st_size)
@@ -1001,7 +1003,8 @@ def experiments(ctxs: Path, work: Path, repeat: int = 3) -> dict[str, Any]:
     _rmtree(store)
     # 6. unpacking right after a large delete, into a plain directory vs a directory whose
     #    parent carries ext4's top-directory hint (what the store's scratch parents carry)
-    out["after delete"] = _unpack_after_delete(amd_layer, work, repeat)
+    out["after delete"] = _unpack_after_delete(kept_layer, work, repeat)
+    kept_layer.unlink()
     return out
 
 
