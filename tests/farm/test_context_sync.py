@@ -256,3 +256,41 @@ def test_manifest_identity_ignores_nothing_that_matters(store: Store, ctx: Path)
         a.snapshot_id != b.snapshot_id
     )  # mtimes reach the image unless SOURCE_DATE_EPOCH clamps them
     assert isinstance(a, ContextSpec)
+
+
+def _manifest_stream(raw: bytes) -> io.BytesIO:
+    buf = io.BytesIO()
+    protocol.write_json_bytes(buf, protocol.MANIFEST, raw)
+    buf.seek(0)
+    return buf
+
+
+def test_an_unchanged_context_is_known_by_the_digest_of_its_manifest(
+    node: NodeSession, store: Store, ctx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second sync of a big context costs one digest on the node, not a parse of every entry."""
+    from anyarch.farm import node as node_side
+
+    spec = context_spec(ctx, store)
+    first = sync_context(node, spec)
+    sent = io.BytesIO()
+    with pytest.raises(protocol.StreamCut):  # no answer on the other stream: only what was sent
+        send_context("local", spec, sent, io.BytesIO())
+    sent.seek(0)
+    frame = protocol.read_frame(sent)
+    assert frame.kind == protocol.MANIFEST and frame.raw == spec.manifest_bytes()  # canonical
+
+    def no_parsing(raw: object) -> dict[str, object]:
+        raise AssertionError("the manifest of a known snapshot was parsed")
+
+    out = io.BytesIO()
+    with monkeypatch.context() as m:
+        m.setattr(node_side, "_parse_manifest", no_parsing)
+        known = node_side.context_sync(_manifest_stream(spec.manifest_bytes()), out)
+    assert known == first.snapshot
+    out.seek(0)
+    assert protocol.read_frame(out).obj == {"snapshot": first.snapshot, "need": []}
+    # the same manifest spelled differently (an older coordinator): found the long way
+    other = json.dumps(json.loads(spec.manifest_bytes()), indent=1).encode()
+    assert other != spec.manifest_bytes()
+    assert node_side.context_sync(_manifest_stream(other), io.BytesIO()) == first.snapshot

@@ -237,7 +237,8 @@ def send_context(
     :class:`FarmError` when a file here cannot be read.
     """
     try:
-        protocol.write_json(sink, protocol.MANIFEST, json.loads(spec.manifest_bytes()))
+        # canonical bytes: a node that has this snapshot knows it by their digest alone
+        protocol.write_json_bytes(sink, protocol.MANIFEST, spec.manifest_bytes())
         answer = _answer(node_name, source, "context-sync")
     except (BrokenPipeError, ConnectionResetError, protocol.StreamCut):
         raise SyncCut("could not check its build context cache") from None

@@ -32,6 +32,7 @@ import platform as pyplatform
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -181,6 +182,24 @@ def _wanted_digests(m: dict[str, Any]) -> set[str]:
     return out
 
 
+def _known_snapshot(raw: bytes) -> str | None:
+    """The snapshot whose id is the digest of ``raw``, if this node has it.
+
+    Coordinators send the manifest in its canonical form, so an unchanged
+    context is found by one digest of the bytes: no parsing, no checking of
+    thousands of entries (the snapshot's manifest was checked when it was
+    made, and equal digests mean equal manifests).  Anything else -- another
+    spelling of the same manifest, a new one -- takes the full path.
+    """
+    if not raw:
+        return None
+    snap = _contexts_root() / _snapshot_id(raw)
+    if not (snap / "manifest.json").is_file():
+        return None
+    os.utime(snap / "manifest.json")  # recently used: kept by the pruning of old snapshots
+    return str(snap)
+
+
 def context_need(manifest_raw: bytes | dict[str, Any]) -> dict[str, Any]:
     """Answer a manifest: the snapshot if present, else the digests this node lacks."""
     m = _parse_manifest(manifest_raw)
@@ -248,6 +267,12 @@ def context_sync(
     first = protocol.read_frame(inp)
     if first.kind != protocol.MANIFEST:
         raise NodeFailure("context-sync: expected a manifest first")
+    known = _known_snapshot(first.raw)
+    if known is not None:
+        protocol.write_json(out, protocol.RESULT, {"snapshot": known, "need": []})
+        if end:
+            protocol.write_end(out)
+        return known
     m = _parse_manifest(first.obj)
     answer = context_need(m)
     protocol.write_json(out, protocol.RESULT, answer)
@@ -743,6 +768,12 @@ def _run_build(
             rc = proc.returncode
         for t in pumps:
             t.join(timeout=10)
+        if rc < 0:
+            # Killed by a signal nobody here sent (the node going down, the OOM
+            # killer): not the Dockerfile's failure.  No result, so the
+            # coordinator counts the node as lost and rebuilds elsewhere once.
+            sys.stderr.write(f"farm-node build: the build was killed by signal {-rc}\n")
+            return 1
         metadata = _read_json(meta)
         result: dict[str, Any] = {
             "exit": rc,

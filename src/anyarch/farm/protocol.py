@@ -51,7 +51,11 @@ def _read_exact(fh: IO[bytes], n: int) -> bytes:
 
 
 def write_json(fh: IO[bytes], kind: bytes, obj: Any) -> None:
-    data = json.dumps(obj, separators=(",", ":")).encode()
+    write_json_bytes(fh, kind, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def write_json_bytes(fh: IO[bytes], kind: bytes, data: bytes) -> None:
+    """A frame of already encoded JSON (sent byte for byte: a context manifest's digest is its id)."""
     fh.write(_HEAD.pack(kind, len(data)) + data)
     fh.flush()
 
@@ -90,6 +94,8 @@ class Frame:
     kind: bytes
     obj: Any
     body: _Bounded | None = None
+    #: the JSON payload as it came (a node checks a context manifest's digest on it)
+    raw: bytes = b""
 
 
 class _Bounded:
@@ -127,8 +133,9 @@ def read_frame(fh: IO[bytes]) -> Frame:
         )
     if length > _MAX_JSON:
         raise ProtocolError(f"frame of {length} bytes is too large")
+    raw = _read_exact(fh, length)
     try:
-        obj = json.loads(_read_exact(fh, length))
+        obj = json.loads(raw)
     except ValueError as e:
         raise ProtocolError(f"bad JSON in a {kind!r} frame: {e}") from None
     if kind == BLOB:
@@ -139,7 +146,7 @@ def read_frame(fh: IO[bytes]) -> Frame:
         ):
             raise ProtocolError("bad blob header")
         return Frame(kind, obj, _Bounded(fh, obj["size"]))
-    return Frame(kind, obj)
+    return Frame(kind, obj, raw=raw)
 
 
 __all__ = [
@@ -158,4 +165,5 @@ __all__ = [
     "write_blob",
     "write_end",
     "write_json",
+    "write_json_bytes",
 ]
