@@ -18,5 +18,6 @@ fi
 status=0
 pytest -n "${PYTEST_JOBS:-2}" -q -m "not timing" || status=$?
 echo "== pytest: timed tests, one at a time"
+sync; sleep 5  # let the parallel run's disk writeback finish first
 pytest -p no:xdist -q -m timing -s || status=$?
 exit "$status"
