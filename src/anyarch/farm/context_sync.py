@@ -41,7 +41,7 @@ from typing import IO, Any, Protocol
 
 from anyarch.errors import AnyarchError, FarmError, NodeError
 from anyarch.farm import protocol
-from anyarch.farm.transport import Completed
+from anyarch.farm.transport import Completed, reap
 
 FILE, DIR, SYMLINK = "f", "d", "l"
 MANIFEST_VERSION = 1
@@ -344,12 +344,7 @@ def _failed(
     what: str,
 ) -> NodeError:
     """The node's side ended early: its exit status and stderr say why."""
-    try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    drain.join(timeout=5)
+    rc = reap(proc, drain)
     return node.failure(what, Completed(rc, b"", b"".join(err_tail)))
 
 

@@ -22,7 +22,7 @@ from anyarch.farm import bootstrap, protocol
 from anyarch.farm.config import Endpoint, FarmConfig, NodeConfig
 from anyarch.farm.scheduler import NodeCapabilities, canonical
 from anyarch.farm.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTransport
-from anyarch.farm.transport import Completed, LocalTransport, Transport, self_command
+from anyarch.farm.transport import Completed, LocalTransport, Transport, reap, self_command
 
 _PROBE = r"""
 c="${XDG_CACHE_HOME:-$HOME/.cache}/anyarch/farm"
@@ -375,7 +375,7 @@ class NodeSession:
             if prefix is None:
                 head = proc.stdout.readline()
                 if not head.startswith(_MARK) or not head.endswith(b"\n"):
-                    rc = _reap(proc, drain)
+                    rc = reap(proc, drain)
                     if expired.is_set() or rc == 255:
                         raise self.failure(
                             "did not answer the probe", self._ended(rc, expired, err_tail)
@@ -394,7 +394,7 @@ class NodeSession:
                     or frame.kind != protocol.RESULT
                     or not isinstance(frame.obj, dict)
                 ):
-                    rc = _reap(proc, drain)
+                    rc = reap(proc, drain)
                     if expired.is_set() or rc == 255:
                         raise self.failure(
                             "'anyarch farm-node info' failed",
@@ -405,7 +405,7 @@ class NodeSession:
                 kept = True
                 return path, frame.obj
             out = proc.stdout.read()
-            rc = _reap(proc, drain)
+            rc = reap(proc, drain)
             if expired.is_set() or rc == 255:
                 raise self.failure(
                     "'anyarch farm-node info' failed",
@@ -515,17 +515,6 @@ def drain_stderr(stream: IO[bytes], tail: list[bytes]) -> None:
         for line in iter(stream.readline, b""):
             tail.append(line)
             del tail[:-20]
-
-
-def _reap(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
-    """Wait for a node command that has stopped talking; its exit status (stderr read)."""
-    try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    drain.join(timeout=5)
-    return rc
 
 
 def _discard(proc: subprocess.Popen[bytes], drain: threading.Thread) -> None:

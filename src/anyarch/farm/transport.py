@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,18 @@ class LocalTransport:
 
     def close(self) -> None:
         return None
+
+
+def reap(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
+    """Wait for a node command that has stopped talking; its exit status, its stderr read.
+
+    ``drain`` is the thread reading its stderr.  A command still running 30 s
+    after its stream ended is killed.
+    """
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    drain.join(timeout=5)
+    return rc
