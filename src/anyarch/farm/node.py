@@ -191,23 +191,24 @@ def _known_snapshot(raw: bytes) -> str | None:
     made, and equal digests mean equal manifests).  Anything else -- another
     spelling of the same manifest, a new one -- takes the full path.
     """
-    if not raw:
-        return None
-    snap = _contexts_root() / _snapshot_id(raw)
+    return _held_snapshot(_snapshot_id(raw)) if raw else None
+
+
+def _held_snapshot(sid: str) -> str | None:
+    """The snapshot ``sid`` if this node holds it, marked as recently used (pruning keeps it)."""
+    snap = _contexts_root() / sid
     if not (snap / "manifest.json").is_file():
         return None
-    os.utime(snap / "manifest.json")  # recently used: kept by the pruning of old snapshots
+    os.utime(snap / "manifest.json")
     return str(snap)
 
 
 def context_need(manifest_raw: bytes | dict[str, Any]) -> dict[str, Any]:
     """Answer a manifest: the snapshot if present, else the digests this node lacks."""
     m = _parse_manifest(manifest_raw)
-    sid = _snapshot_id(_canonical(m))
-    snap = _contexts_root() / sid
-    if (snap / "manifest.json").is_file():
-        os.utime(snap / "manifest.json")
-        return {"snapshot": str(snap), "need": []}
+    held = _held_snapshot(_snapshot_id(_canonical(m)))
+    if held is not None:
+        return {"snapshot": held, "need": []}
     known = _known_files()
     return {"snapshot": None, "need": sorted(d for d in _wanted_digests(m) if d not in known)}
 
