@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,10 +27,12 @@ from anyarch.errors import (
 from anyarch.name import Reference, is_loopback_registry, parse_reference
 from anyarch.oci import Descriptor, Digest, Index, mediatype, parse_document
 from anyarch.oci.platform import Platform, default_matcher, format_all, select_best
-from anyarch.store import Layout, Store, StoredImage
 
-if TYPE_CHECKING:  # imported when a registry is contacted: store-only commands start faster
+if TYPE_CHECKING:
+    # the HTTP stack is imported when a registry is contacted (store-only commands start
+    # faster), the store code when a store or layout is (a copy between registries never is)
     from anyarch.registry import CredentialSource, RegistryClient
+    from anyarch.store import Store, StoredImage
 
 # -- connecting ---------------------------------------------------------------------
 
@@ -123,12 +125,21 @@ def _fetch_root(client: RegistryClient, ref: Reference) -> tuple[Descriptor, byt
     return desc, fetched.raw
 
 
-def open_source(loc: Location, store: Store, opts: RegistryOptions) -> Resolved:
+def _opened(store: Store | Callable[[], Store]) -> Store:
+    """The store itself, from a store or a function that opens it."""
+    return store() if callable(store) else store
+
+
+def open_source(loc: Location, store: Store | Callable[[], Store], opts: RegistryOptions) -> Resolved:
+    """Open a location for reading; ``store`` may be a function that opens the store on demand."""
     if isinstance(loc, RegistryLocation):
         client = connect(loc.ref.registry, opts)
         desc, raw = _fetch_root(client, loc.ref)
         return Resolved(transfer.RegistryEndpoint(client, loc.ref.repository), desc, raw, str(loc.ref))
+    from anyarch.store.layout import Layout
+
     if isinstance(loc, StoreLocation):
+        store = _opened(store)
         entry = store.lookup(loc.ref)
         ep = transfer.LayoutEndpoint(store.layout)
         return Resolved(ep, entry.descriptor, ep.read_manifest(entry.descriptor), entry.name or loc.ref)
@@ -184,7 +195,7 @@ def _choose(src: Resolved, platforms: Sequence[Platform] | None, all_platforms: 
 def copy(
     src_spec: str,
     dst_spec: str,
-    store: Store,
+    store: Store | Callable[[], Store],
     opts: RegistryOptions,
     *,
     platforms: Sequence[Platform] | None = None,
@@ -197,6 +208,10 @@ def copy(
     ``skopeo copy`` does); with several, the index is copied with only those
     platforms' content (a sparse index: the store and layouts accept it,
     registries do not).
+
+    ``store`` may be a function that opens the store: a copy that involves no
+    ``store:`` location or layout never calls it (no store directory is
+    created, none of the store code is imported).
     """
     src = open_source(parse_location(src_spec), store, opts)
     desc, raw, sparse = _choose(src, platforms, all_platforms and not platforms)
@@ -209,7 +224,7 @@ def _deliver(
     raw: bytes,
     sparse: Sequence[Platform] | None,
     dst_loc: Location,
-    store: Store,
+    store: Store | Callable[[], Store],
     opts: RegistryOptions,
     progress: transfer.Progress | None,
 ) -> CopyResult:
@@ -223,11 +238,11 @@ def _deliver(
         client = connect(dst_loc.ref.registry, opts)
         dst = transfer.RegistryEndpoint(client, dst_loc.ref.repository)
         by_tag = dst_loc.ref.digest is None
-        hints = (
-            store_mount_hints(store, dst_loc.ref.registry, pushing=desc.digest)
-            if isinstance(src.endpoint, transfer.LayoutEndpoint) and src.endpoint.layout.root == store.layout.root
-            else None
-        )
+        hints = None
+        if isinstance(src.endpoint, transfer.LayoutEndpoint):
+            store = _opened(store)
+            if src.endpoint.layout.root == store.layout.root:
+                hints = store_mount_hints(store, dst_loc.ref.registry, pushing=desc.digest)
         stats = transfer.copy_image(
             src.endpoint,
             dst,
@@ -246,6 +261,7 @@ def _deliver(
                 hint="drop the digest from the destination",
             )
         return CopyResult(str(dst_loc.ref), desc, stats, plats)
+    store = _opened(store)
     if isinstance(dst_loc, StoreLocation):
         name = str(parse_reference(dst_loc.ref))
         ep = transfer.LayoutEndpoint(store.layout)
@@ -253,6 +269,8 @@ def _deliver(
             stats = transfer.copy_image(src.endpoint, ep, desc, platforms=sparse, jobs=opts.jobs, progress=progress, root_raw=raw)
             store.tag(name, desc)
         return CopyResult(name, desc, stats, plats)
+    from anyarch.store.layout import Layout, StoredImage
+
     layout = Layout(dst_loc.path)
     ep = transfer.LayoutEndpoint(layout)
     tag = dst_loc.tag or "latest"

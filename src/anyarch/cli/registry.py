@@ -106,7 +106,8 @@ def copy_cmd(ctx: click.Context, all_platforms: bool, platforms: tuple[str, ...]
     opts = make_options(insecure, cacert, authfile, jobs)
     plats = None if all_platforms else _platforms(platforms)
     with Reporter("quiet" if quiet else progress) as rep:
-        res = remote.copy(source, destination, ctx.obj.store(), opts, platforms=plats, progress=rep)
+        # the store is opened only if a location needs it: not for a copy between registries
+        res = remote.copy(source, destination, ctx.obj.store, opts, platforms=plats, progress=rep)
     if quiet:
         click.echo(str(res.descriptor.digest))
         return

@@ -6,26 +6,33 @@ Documents keep the exact bytes they were read from beside the parsed view, so
 a digest is always the sha256 of those bytes and never of a re-encoding; new
 documents are built as canonical JSON and checked against image-spec's own
 validation rules (:mod:`anyarch.oci.validate`).
+
+The names below are imported on first use (PEP 562): ``anyarch copy`` needs
+descriptors and indexes, not image configs (and ``datetime``), and every
+command pays for what its start imports.
 """
 
 from __future__ import annotations
 
-from anyarch.oci import mediatype, validate
-from anyarch.oci._frozen import FrozenMap
-from anyarch.oci.config import (
-    ContainerConfig,
-    HealthCheck,
-    History,
-    ImageConfig,
-    RootFS,
-    created_at,
-)
-from anyarch.oci.descriptor import EMPTY_JSON_DESCRIPTOR, Descriptor
-from anyarch.oci.digest import Digest
-from anyarch.oci.document import MAX_MANIFEST_SIZE, parse_document
-from anyarch.oci.index import Index
-from anyarch.oci.manifest import Manifest
-from anyarch.oci.platform import Platform
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anyarch.oci import mediatype, validate
+    from anyarch.oci._frozen import FrozenMap
+    from anyarch.oci.config import (
+        ContainerConfig,
+        HealthCheck,
+        History,
+        ImageConfig,
+        RootFS,
+        created_at,
+    )
+    from anyarch.oci.descriptor import EMPTY_JSON_DESCRIPTOR, Descriptor
+    from anyarch.oci.digest import Digest
+    from anyarch.oci.document import MAX_MANIFEST_SIZE, parse_document
+    from anyarch.oci.index import Index
+    from anyarch.oci.manifest import Manifest
+    from anyarch.oci.platform import Platform
 
 __all__ = [
     "EMPTY_JSON_DESCRIPTOR",
@@ -46,3 +53,42 @@ __all__ = [
     "parse_document",
     "validate",
 ]
+
+#: public name -> the submodule defining it (a name mapped to itself is a submodule)
+_WHERE = {
+    "EMPTY_JSON_DESCRIPTOR": "descriptor",
+    "MAX_MANIFEST_SIZE": "document",
+    "ContainerConfig": "config",
+    "Descriptor": "descriptor",
+    "Digest": "digest",
+    "FrozenMap": "_frozen",
+    "HealthCheck": "config",
+    "History": "config",
+    "ImageConfig": "config",
+    "Index": "index",
+    "Manifest": "manifest",
+    "Platform": "platform",
+    "RootFS": "config",
+    "created_at": "config",
+    "mediatype": "mediatype",
+    "parse_document": "document",
+    "validate": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import sys
+
+    # __import__ rather than importlib.import_module: -X importtime then shows the submodule
+    __import__(f"{__name__}.{module}")
+    mod = sys.modules[f"{__name__}.{module}"]
+    value = mod if module == name else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
