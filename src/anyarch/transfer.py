@@ -16,9 +16,10 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import IO, TYPE_CHECKING, Protocol
 
+from anyarch._util.tasks import Task, TaskGroup
 from anyarch.errors import DigestMismatchError, InvalidDocumentError, PlatformNotFoundError
 from anyarch.oci import (
     MAX_MANIFEST_SIZE,
@@ -30,10 +31,10 @@ from anyarch.oci import (
     parse_document,
 )
 from anyarch.oci.platform import Platform, format_all, only
-from anyarch.store.layout import Layout
 
-if TYPE_CHECKING:  # the HTTP stack is imported only by commands that reach a registry
+if TYPE_CHECKING:  # the HTTP stack and the store load only when a command needs them
     from anyarch.registry import RegistryClient
+    from anyarch.store.layout import Layout
 
 Opener = Callable[[], IO[bytes]]
 
@@ -288,36 +289,10 @@ def copy_image(
     stats = CopyStats()
     lock = threading.Lock()
     prog = progress or NoProgress()
-    docs: list[tuple[Descriptor, bytes]] = []
+    group = TaskGroup(jobs)
+    blob_tasks: dict[Digest, Task[None]] = {}
     blobs: dict[Digest, Descriptor] = {}
-
-    def gather(desc: Descriptor, raw: bytes | None, top: bool) -> None:
-        raw = raw if raw is not None else src.read_manifest(desc)
-        doc = verify_document(raw, desc)
-        if isinstance(doc, Index):
-            children = list(doc.manifests)
-            if top and platforms is not None:
-                children = select_platforms(doc, platforms, what=f"image {desc.digest}")
-            docs_children = [c for c in children if _is_document(c)]
-            for child in children:
-                if not _is_document(child):
-                    blobs.setdefault(child.digest, child)
-            if len(docs_children) > 1 and jobs > 1:
-                with ThreadPoolExecutor(max_workers=min(jobs, len(docs_children))) as pool:
-                    fetched = list(pool.map(src.read_manifest, docs_children))
-            else:
-                fetched = [src.read_manifest(c) for c in docs_children]
-            for child, child_raw in zip(docs_children, fetched, strict=True):
-                gather(child, child_raw, False)
-        else:
-            blobs.setdefault(doc.config.digest, doc.config)
-            for layer in doc.layers:
-                if layer.urls and mediatype.is_foreign(layer.media_type):
-                    continue  # non-distributable: referenced, never copied
-                blobs.setdefault(layer.digest, layer)
-        docs.append((desc, raw))
-
-    gather(root, root_raw, True)
+    to_registry = isinstance(dst, RegistryEndpoint)
     mount_from = (
         src.repository
         if isinstance(src, RegistryEndpoint)
@@ -326,19 +301,13 @@ def copy_image(
         and src.repository != dst.repository
         else None
     )
-
-    hints: dict[Digest, tuple[str, ...]] = {}
-    if isinstance(dst, RegistryEndpoint) and mount_from is None and mount_hints:
-        for blob_digest in blobs:
-            repos = tuple(r for r in mount_hints.get(blob_digest, ()) if r != dst.repository)
-            if repos:
-                hints[blob_digest] = repos[:_MAX_MOUNT_TRIES]
-    if isinstance(dst, RegistryEndpoint):
-        # one token with pull,push (and pull on each mount source) for the whole push
-        sources = (mount_from,) if mount_from else tuple(dict.fromkeys(r for rs in hints.values() for r in rs))
-        dst.client.prepare_push(dst.repository, mount_from=sources)
-
+    # Manifests come from a registry slowly and from a layout at once.  From a
+    # registry, each child manifest is a task of its own and its blobs start
+    # as soon as it arrives; from a layout the whole graph is read first, so
+    # the push token below can name every repository a blob may be mounted from.
+    fetch_as_tasks = isinstance(src, RegistryEndpoint) and not mount_hints
     trusted = getattr(src, "verifies_content", False)
+    hints: dict[Digest, tuple[str, ...]] = {}
 
     def copy_one(desc: Descriptor) -> None:
         prog.blob_start(desc)
@@ -374,33 +343,75 @@ def copy_image(
             stats.bytes_copied += desc.size
         prog.blob_done(desc, "copied")
 
-    todo = sorted(blobs.values(), key=lambda d: -d.size)  # big ones first: better overlap
-    if jobs > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for _ in pool.map(copy_one, todo):
-                pass
-    else:
-        for d in todo:
-            copy_one(d)
-    # children were appended before parents; the root goes last (and, with
-    # ``skip_root``, is left to the caller, who pushes it by tag)
-    *children, root_doc = docs
-    # a registry takes a repeated manifest PUT cheaply: skip the HEAD round trips
-    pending = (
-        list(children)
-        if isinstance(dst, RegistryEndpoint)
-        else [(d, r) for d, r in children if not dst.has_blob(d)]
-    )
-    if len(pending) > 1 and jobs > 1:
-        with ThreadPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
-            list(pool.map(lambda dr: dst.write_manifest(*dr), pending))
-    else:
-        for d, r in pending:
-            dst.write_manifest(d, r)
-    stats.manifests = len(docs)
-    if not skip_root and not dst.has_blob(root_doc[0]):
-        dst.write_manifest(*root_doc)
+    def blob(desc: Descriptor) -> Task[None]:
+        with lock:
+            task = blob_tasks.get(desc.digest)
+            if task is None:
+                blobs[desc.digest] = desc
+                # big blobs first: the small ones fill the gaps at the end
+                task = blob_tasks[desc.digest] = group.submit(partial(copy_one, desc), priority=-desc.size)
+            return task
+
+    def write(desc: Descriptor, raw: bytes) -> None:
+        # a registry takes a repeated manifest PUT cheaply: no HEAD round trip first
+        if to_registry or not dst.has_blob(desc):
+            dst.write_manifest(desc, raw)
+
+    def visit(desc: Descriptor, raw: bytes, top: bool) -> Task[None] | None:
+        """Schedule everything ``desc`` references, then ``desc`` itself (the root: not here)."""
+        doc = verify_document(raw, desc)
+        with lock:
+            stats.manifests += 1
+        deps: list[Task[None]] = []
+        if isinstance(doc, Index):
+            children = list(doc.manifests)
+            if top and platforms is not None:
+                children = select_platforms(doc, platforms, what=f"image {desc.digest}")
+            for child in children:
+                if not _is_document(child):
+                    deps.append(blob(child))
+                elif fetch_as_tasks:
+                    deps.append(group.submit(partial(fetch_and_visit, child), priority=_FIRST))
+                else:
+                    child_written = visit(child, src.read_manifest(child), False)
+                    if child_written is not None:
+                        deps.append(child_written)
+        else:
+            deps.append(blob(doc.config))
+            for layer in doc.layers:
+                if layer.urls and mediatype.is_foreign(layer.media_type):
+                    continue  # non-distributable: referenced, never copied
+                deps.append(blob(layer))
+        if top:
+            root_deps.extend(deps)
+            return None
+        return group.submit(partial(write, desc, raw), after=deps, priority=_FIRST)
+
+    def fetch_and_visit(desc: Descriptor) -> Task[None]:
+        written = visit(desc, src.read_manifest(desc), False)
+        assert written is not None  # only the root returns None
+        return written
+
+    root_deps: list[Task[None]] = []
+    raw_root = root_raw if root_raw is not None else src.read_manifest(root)
+    visit(root, raw_root, True)
+    if isinstance(dst, RegistryEndpoint):
+        if mount_from is None and mount_hints:
+            for blob_digest in blobs:  # every blob is known: the graph was read first
+                repos = tuple(r for r in mount_hints.get(blob_digest, ()) if r != dst.repository)
+                if repos:
+                    hints[blob_digest] = repos[:_MAX_MOUNT_TRIES]
+        # one token with pull,push (and pull on each mount source) for the whole push
+        sources = (mount_from,) if mount_from else tuple(dict.fromkeys(r for rs in hints.values() for r in rs))
+        dst.client.prepare_push(dst.repository, mount_from=sources)
+    if not skip_root:
+        group.submit(partial(write, root, raw_root), after=root_deps)
+    group.wait()
     return stats
+
+
+#: Priority of manifest fetches and PUTs: ahead of every blob (they unlock more work).
+_FIRST = float("-inf")
 
 
 @contextlib.contextmanager
