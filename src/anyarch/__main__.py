@@ -1,7 +1,5 @@
 """``python -m anyarch``."""
 
-import sys
+from anyarch.cli.main import run
 
-from anyarch.cli.main import main
-
-sys.exit(main())
+run()

@@ -7,9 +7,11 @@ appears only with ``--debug``.  Anything else is a bug and says so.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -156,5 +158,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The ``anyarch`` program: :func:`main`, then exit without a last garbage collection.
+
+    At exit the interpreter collects garbage while it tears the modules down,
+    walking every object the run created: ≈ 15 ms of a 0.2 s ``anyarch
+    copy`` on a small machine.  Freezing the heap first makes those passes
+    skip it; memory goes back to the system with the process anyway.
+    Objects stuck in reference cycles are then not finalised, so nothing
+    that must be flushed or removed may rely on a finaliser: files are
+    closed by ``with`` blocks, temporary trees by ``finally``/``atexit``.
+    """
+    rc = main()
+    gc.freeze()
+    sys.exit(rc)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
