@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyarch._util.debuglog import DebugLog
 from anyarch.errors import AuthenticationError, RegistryProtocolError, RegistryUnreachableError
 from anyarch.registry import _http
 from anyarch.registry import scopes as scope_mod
@@ -28,7 +28,7 @@ from anyarch.registry.challenge import Challenge
 from anyarch.registry.credentials import Credential, CredentialSource
 from anyarch.registry.retry import RetryPolicy, parse_retry_after
 
-log = logging.getLogger("anyarch.registry")
+log = DebugLog("anyarch.registry")
 
 #: Seconds a token is assumed valid when the token service does not say.
 DEFAULT_TOKEN_LIFETIME = 60.0

@@ -13,10 +13,10 @@ corrupt content.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
+from anyarch._util.debuglog import DebugLog
 from anyarch.errors import DigestMismatchError, RegistryProtocolError, RegistryUnreachableError
 from anyarch.registry import _digest
 from anyarch.registry._digest import DigestLike
@@ -25,7 +25,7 @@ from anyarch.registry.responses import check, error_for
 from anyarch.registry.scopes import pull_scope
 from anyarch.registry.transport import Transport
 
-log = logging.getLogger("anyarch.registry")
+log = DebugLog("anyarch.registry")
 
 
 @runtime_checkable

@@ -14,7 +14,6 @@ so the rules hold everywhere:
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from anyarch import __version__
+from anyarch._util.debuglog import DebugLog
 from anyarch.errors import RegistryProtocolError, RegistryUnreachableError
 from anyarch.name import is_loopback_registry
 from anyarch.registry import _http
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BodyTooLarge", "Response", "Timeout", "Transport", "origin"]
 
-log = logging.getLogger("anyarch.registry")
+log = DebugLog("anyarch.registry")
 
 #: A request body: bytes, or a factory called once per attempt so retries
 #: and redirects can send it again.

@@ -17,11 +17,11 @@ final ``PUT``; a mismatch is reported as :class:`DigestMismatchError`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import IO
 from urllib.parse import urljoin
 
+from anyarch._util.debuglog import DebugLog
 from anyarch.errors import (
     DigestMismatchError,
     RegistryError,
@@ -34,7 +34,7 @@ from anyarch.registry.responses import error_codes, error_for, read_limited
 from anyarch.registry.scopes import pull_scope, push_scope
 from anyarch.registry.transport import Transport
 
-log = logging.getLogger("anyarch.registry")
+log = DebugLog("anyarch.registry")
 
 #: Bytes, or a callable returning a new readable binary file positioned at 0.
 BlobSource = bytes | Callable[[], IO[bytes]]
