@@ -205,9 +205,11 @@ def normalize(p: Platform) -> Platform:
 
 # --- parsing and formatting (platforms.go) ----------------------------------
 
-_COMPONENT_RE = re.compile(r"[A-Za-z0-9_.-]+")
-_OS_RE = re.compile(r"([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?")
-_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Patterns, not compiled regexes: only ``--platform`` values are parsed, so a command
+# without one does not pay for compiling them (``re`` caches them on first use).
+_COMPONENT = r"[A-Za-z0-9_.-]+"
+_OS = r"([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?"
+_BAD_ESCAPE = r"%(?![0-9A-Fa-f]{2})"
 # '%' first in effect: translate() replaces in one pass, so "%2B" from '+' is not re-escaped.
 _OS_OPTION_ESCAPES = str.maketrans({"%": "%25", "+": "%2B", "(": "%28", ")": "%29", "/": "%2F"})
 
@@ -224,7 +226,7 @@ def _decode_os_option(raw: str, spec: str, what: str) -> str:
     """
     if "%" not in raw:
         return raw
-    if _BAD_ESCAPE_RE.search(raw):
+    if re.search(_BAD_ESCAPE, raw):
         raise _error(
             spec, f"bad percent-escape in {what} {raw!r} ('%' must be followed by two hex digits)"
         )
@@ -250,7 +252,7 @@ def parse(spec: str) -> Platform:
     if len(parts) > 3:
         raise _error(spec, f"{len(parts)} components, at most 3 (os/arch/variant) allowed")
 
-    m = _OS_RE.fullmatch(parts[0])
+    m = re.fullmatch(_OS, parts[0])
     if m is None:
         if parts[0] == "":
             raise _error(spec, "the OS component is empty (leading '/'?)")
@@ -270,7 +272,7 @@ def parse(spec: str) -> Platform:
     for i, part in enumerate(parts[1:], start=2):
         if part == "":
             raise _error(spec, f"component {i} is empty (stray '/'?)")
-        if not _COMPONENT_RE.fullmatch(part):
+        if not re.fullmatch(_COMPONENT, part):
             raise _error(
                 spec,
                 f"{part!r} is not a valid component (only letters, digits, '_', '.' and '-')",
@@ -541,14 +543,22 @@ _LTSC2022 = 20348
 _LTSC2025 = 26100
 # Stable-ABI LTSC releases, ascending: a newer host runs containers from the last one before it.
 _COMPAT_LTSC_RELEASES = (_LTSC2022, _LTSC2025)
-_DIGITS_RE = re.compile(r"[0-9]+")
 
 
-@dataclass(frozen=True, slots=True)
+# The private classes below are plain classes with __slots__, not frozen dataclasses:
+# each dataclass costs ~0.7 ms at import (generated methods are compiled), and most
+# commands never build a matcher.  Treat their instances as immutable.
+
+
 class _WindowsVersion:
-    major: int = 0
-    minor: int = 0
-    build: int = 0
+    """A Windows ``major.minor.build`` version; all zero when unknown or malformed."""
+
+    __slots__ = ("build", "major", "minor")
+
+    def __init__(self, major: int = 0, minor: int = 0, build: int = 0) -> None:
+        self.major = major
+        self.minor = minor
+        self.build = build
 
     @classmethod
     def parse(cls, version: str) -> _WindowsVersion:
@@ -559,13 +569,13 @@ class _WindowsVersion:
         limits = (0xFF, 0xFF, 0xFFFF)
         numbers: list[int] = []
         for text, limit in zip(fields[:3], limits, strict=True):
-            if not _DIGITS_RE.fullmatch(text) or int(text) > limit:
+            if not re.fullmatch(r"[0-9]+", text) or int(text) > limit:
                 return cls()
             numbers.append(int(text))
         return cls(*numbers)
 
     def is_empty(self) -> bool:
-        return self == _WindowsVersion()
+        return (self.major, self.minor, self.build) == (0, 0, 0)
 
 
 def _windows_compatible(host: _WindowsVersion, ctr: _WindowsVersion) -> bool:
@@ -614,12 +624,14 @@ def _features_subset(candidate: tuple[str, ...], allowed: tuple[str, ...]) -> bo
     return set(candidate) <= set(allowed)
 
 
-@dataclass(frozen=True, slots=True)
 class _PlatformMatcher:
     """Exact match after normalisation; the candidate's features must be a subset of ours."""
 
-    platform: Platform
-    windows_version: _WindowsVersion | None = None
+    __slots__ = ("platform", "windows_version")
+
+    def __init__(self, platform: Platform, windows_version: _WindowsVersion | None = None) -> None:
+        self.platform = platform
+        self.windows_version = windows_version
 
     def match(self, p: Platform, /) -> bool:
         n = normalize(p)
@@ -640,11 +652,13 @@ def _os_version_ok(host: _WindowsVersion | None, version: str) -> bool:
     return _windows_compatible(host, _WindowsVersion.parse(version))
 
 
-@dataclass(frozen=True, slots=True)
 class _WindowsStripFeatures:
     """Ignores one ``win32k`` feature on candidates: every Windows image needs it, hosts need not list it."""
 
-    inner: Matcher
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Matcher) -> None:
+        self.inner = inner
 
     def match(self, p: Platform, /) -> bool:
         features = list(p.os_features)
@@ -654,11 +668,13 @@ class _WindowsStripFeatures:
         return self.inner.match(p)
 
 
-@dataclass(frozen=True, slots=True)
 class _WindowsComparer:
     """Among matching Windows images prefer the highest os.version (compared as text)."""
 
-    inner: Matcher
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Matcher) -> None:
+        self.inner = inner
 
     def match(self, p: Platform, /) -> bool:
         return self.inner.match(p)
@@ -693,11 +709,13 @@ def windows_match_comparer(p: Platform) -> MatchComparer:
     return m if isinstance(m, _WindowsComparer) else _WindowsComparer(m)
 
 
-@dataclass(frozen=True, slots=True)
 class _Ordered:
     """Matches any of its matchers; earlier matchers win, then more os.features win."""
 
-    matchers: tuple[Matcher, ...]
+    __slots__ = ("matchers",)
+
+    def __init__(self, matchers: tuple[Matcher, ...]) -> None:
+        self.matchers = matchers
 
     def match(self, p: Platform, /) -> bool:
         return any(m.match(p) for m in self.matchers)
@@ -715,11 +733,13 @@ class _Ordered:
         return False
 
 
-@dataclass(frozen=True, slots=True)
 class _AnyOf:
     """Matches any of its matchers; no preference among them, more os.features first."""
 
-    matchers: tuple[Matcher, ...]
+    __slots__ = ("matchers",)
+
+    def __init__(self, matchers: tuple[Matcher, ...]) -> None:
+        self.matchers = matchers
 
     def match(self, p: Platform, /) -> bool:
         return any(m.match(p) for m in self.matchers)
@@ -738,9 +758,10 @@ class _AnyOf:
         return ma and not mb
 
 
-@dataclass(frozen=True, slots=True)
 class _All:
     """Matches every platform and prefers none."""
+
+    __slots__ = ()
 
     def match(self, p: Platform, /) -> bool:
         return True
@@ -752,13 +773,17 @@ class _All:
 all_platforms: MatchComparer = _All()
 
 
-@dataclass(frozen=True, slots=True)
 class _OnlyOS:
     """Any architecture of one OS (os.version-compatible on Windows, features a subset)."""
 
-    platform: Platform
-    windows_version: _WindowsVersion | None
-    arch_order: _Ordered
+    __slots__ = ("arch_order", "platform", "windows_version")
+
+    def __init__(
+        self, platform: Platform, windows_version: _WindowsVersion | None, arch_order: _Ordered
+    ) -> None:
+        self.platform = platform
+        self.windows_version = windows_version
+        self.arch_order = arch_order
 
     def match(self, p: Platform, /) -> bool:
         n = normalize(p)
