@@ -72,14 +72,15 @@ _DOMAIN_AND_PORT = _HOST + r"(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 
-_PATH_COMPONENT_RE = re.compile(_PATH_COMPONENT)
+# Compiled at import: what every parse of a valid tagged reference uses.  Patterns
+# needed only to explain an error or to check a digest stay strings (``re`` compiles
+# and caches them on first use): every command parses references, few parse digests.
 _REMOTE_NAME_RE = re.compile(_REMOTE_NAME)
 _DOMAIN_RE = re.compile(_DOMAIN_AND_PORT)
 _TAG_RE = re.compile(_TAG, re.ASCII)
-_DIGEST_RE = re.compile(_DIGEST)
-_ALGORITHM_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*")
-_HEX_RE = re.compile(r"[0-9a-fA-F]+")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+_HEX = r"[0-9a-fA-F]+"
 #: The whole grammar; used as a final guard so that nothing the piecewise
 #: checks below let through can disagree with Go's single regular expression.
 _REFERENCE_RE = re.compile(
@@ -283,7 +284,7 @@ def _repository_problem(path: str) -> tuple[str, str] | None:
                 else "has an empty component ('//' or a leading '/')"
             )
             return f"repository name {path!r} {where}", hint
-        if not _PATH_COMPONENT_RE.fullmatch(component):
+        if not re.fullmatch(_PATH_COMPONENT, component):
             bad = sorted(
                 {c for c in component if not (c.isascii() and (c.isalnum() or c in "._-"))}
             )
@@ -320,7 +321,7 @@ def _tag_problem(tag: str) -> tuple[str, str] | None:
 def _digest_problem(digest: str) -> tuple[str, str] | None:
     hint = "a digest is sha256: followed by 64 lowercase hex digits (or sha512: and 128)"
     algorithm, colon, encoded = digest.partition(":")
-    if not (colon and _ALGORITHM_RE.fullmatch(algorithm) and _HEX_RE.fullmatch(encoded)):
+    if not (colon and re.fullmatch(_ALGORITHM, algorithm) and re.fullmatch(_HEX, encoded)):
         return f"digest {digest!r} is not of the form ALGORITHM:HEX", hint
     want = _DIGEST_HEX_LENGTHS.get(algorithm)
     if want is None:
