@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from anyarch._util import canonjson
 from anyarch.errors import InvalidDocumentError, UnsupportedMediaTypeError
-from anyarch.oci import mediatype, validate
+from anyarch.oci import mediatype
 from anyarch.oci._frozen import FrozenMap, freeze, thaw
 from anyarch.oci._jsonread import Fields, fail
 from anyarch.oci.descriptor import Descriptor
@@ -188,6 +188,10 @@ def document_json(
 
 def encode_built(doc: Mapping[str, Any], media_type: str, family: Family) -> bytes:
     """``doc`` in canonical JSON, checked with image-spec's validator."""
+    # imported here: only documents anyarch builds are validated, and the validator's
+    # schema tables and regexes cost a command that only reads (a copy) ~3 ms
+    from anyarch.oci import validate
+
     raw = canonjson.dumps(doc)
     validate.validate(raw, media_type, what=family)
     return raw
