@@ -29,8 +29,9 @@ __all__ = ["EMPTY_JSON_DESCRIPTOR", "Descriptor"]
 MAX_SIZE = (1 << 63) - 1
 
 # Go's base64.StdEncoding (what encoding/json uses for []byte): padded,
-# standard alphabet; CR and LF are skipped anywhere.
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+# standard alphabet; CR and LF are skipped anywhere.  A pattern, compiled (and cached
+# by ``re``) on first use: few descriptors carry ``data``.
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z"
 
 _HINT = "a descriptor needs mediaType (type/subtype), digest (sha256:<hex>) and size (bytes)"
 
@@ -178,7 +179,7 @@ def _from_fields(cls: type[Descriptor], f: Fields) -> Descriptor:
     encoded = f.opt_str("data")
     if encoded is not None:
         compact = encoded.replace("\r", "").replace("\n", "")
-        if not _BASE64.match(compact):
+        if not re.match(_BASE64, compact):
             fail(f.what, f"{f.where('data')} is not padded standard base64")
         try:
             data = base64.b64decode(compact, validate=True)

@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +213,8 @@ class DockerConfig:
 
 
 def _helper_binary(name: str) -> str:
+    import shutil  # as subprocess below: with bz2 and lzma ~3 ms, paid only by helper users
+
     program = f"docker-credential-{name}"
     found = shutil.which(program)
     if found is None:

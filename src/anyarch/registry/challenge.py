@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A pattern, compiled (and cached by ``re``) on first use: only registries that ask
+# for credentials send challenges, and every registry command would pay to compile it.
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ def _quoted(text: str, i: int) -> tuple[str, int]:
 
 def parse_challenges(header: str) -> list[Challenge]:
     """Every challenge in one header value; unparseable tails are ignored."""
+    token = re.compile(_TOKEN)
     challenges: list[Challenge] = []
     i = 0
     n = len(header)
@@ -67,14 +70,14 @@ def parse_challenges(header: str) -> list[Challenge]:
         i = _skip_ws(header, i)
         while i < n and header[i] == ",":
             i = _skip_ws(header, i + 1)
-        m = _TOKEN.match(header, i)
+        m = token.match(header, i)
         if not m:
             break
         scheme = m.group(0)
         i = _skip_ws(header, m.end())
         params: dict[str, str] = {}
         while i < n:
-            pm = _TOKEN.match(header, i)
+            pm = token.match(header, i)
             if not pm:
                 break
             j = _skip_ws(header, pm.end())
@@ -85,7 +88,7 @@ def parse_challenges(header: str) -> list[Challenge]:
             if j < n and header[j] == '"':
                 value, j = _quoted(header, j)
             else:
-                vm = _TOKEN.match(header, j)
+                vm = token.match(header, j)
                 value = vm.group(0) if vm else ""
                 j = vm.end() if vm else j
             params[pm.group(0).lower()] = value

@@ -11,7 +11,6 @@ one that does not really sleep.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,12 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 def _real_sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _real_random() -> float:
+    import random  # here: only a repeated request needs it, and every command would pay ~1 ms
+
+    return random.random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     jitter: float = 0.5
     sleep: Callable[[float], None] = field(default=_real_sleep, compare=False)
-    rand: Callable[[], float] = field(default=random.random, compare=False)
+    rand: Callable[[], float] = field(default=_real_random, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

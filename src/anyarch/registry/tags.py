@@ -17,7 +17,8 @@ from anyarch.registry.responses import check
 from anyarch.registry.scopes import pull_scope
 from anyarch.registry.transport import Transport
 
-_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+#: compiled (and cached by ``re``) on first use: only tag listings read Link headers
+_LINK = r"<([^>]*)>\s*((?:;\s*[^;,]+)*)"
 #: A guard against a registry whose "next" links go round in circles.
 MAX_PAGES = 100_000
 
@@ -26,7 +27,7 @@ def next_link(header: str | None) -> str | None:
     """The ``rel="next"`` target of a ``Link`` header, if any."""
     if not header:
         return None
-    for m in _LINK.finditer(header):
+    for m in re.finditer(_LINK, header):
         params = m.group(2)
         if re.search(r';\s*rel\s*=\s*"?next"?', params):
             return m.group(1)
