@@ -13,7 +13,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from anyarch import transfer
 from anyarch.errors import (
@@ -73,21 +73,28 @@ def connect(registry: str, opts: RegistryOptions, creds: CredentialSource | None
 
 
 # -- locations ----------------------------------------------------------------------
+#
+# Locations and Resolved are NamedTuples, not frozen dataclasses: as immutable and
+# comparable, but each dataclass costs ~1 ms at import (its generated methods are
+# compiled) and every registry command imports this module.
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RegistryLocation:
+class RegistryLocation(NamedTuple):
+    """``REF`` or ``docker://REF``: a repository in a registry."""
+
     ref: Reference
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LayoutLocation:
+class LayoutLocation(NamedTuple):
+    """``oci:PATH[:TAG]``: an OCI image layout directory."""
+
     path: Path
     tag: str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class StoreLocation:
+class StoreLocation(NamedTuple):
+    """``store:REF``: an image in the local store."""
+
     ref: str
 
 
@@ -109,8 +116,7 @@ def parse_location(spec: str) -> Location:
     return RegistryLocation(parse_reference(spec))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A location opened for reading: an endpoint, the root descriptor and its bytes."""
 
     endpoint: transfer.Source
