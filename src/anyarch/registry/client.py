@@ -8,9 +8,9 @@ state), so a caller may transfer several blobs in parallel through it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 from anyarch.errors import AuthenticationError, RegistryProtocolError
 from anyarch.oci import Descriptor, Digest
@@ -30,9 +30,11 @@ _DOCKER_HUB = frozenset({"docker.io", "index.docker.io"})
 DOCKER_HUB_API = "registry-1.docker.io"
 
 
-@dataclass(frozen=True, slots=True)
-class PingResult:
-    """How the registry answered ``GET /v2/``."""
+class PingResult(NamedTuple):
+    """How the registry answered ``GET /v2/``.
+
+    A NamedTuple (immutable, comparable): a frozen dataclass costs ~1 ms at import.
+    """
 
     url: str
     auth: str  # "none", "basic" or "bearer"

@@ -27,7 +27,6 @@ from anyarch.name import is_loopback_registry
 from anyarch.registry import _http
 from anyarch.registry._http import BodyTooLarge, Response, Timeout
 from anyarch.registry.auth import Authenticator
-from anyarch.registry.challenge import pick_challenge
 from anyarch.registry.credentials import CredentialSource
 from anyarch.registry.retry import NO_RETRY, RetryPolicy, parse_retry_after
 
@@ -240,6 +239,9 @@ class Transport:
                 and not answered_challenge
                 and origin(str(resp.url)) == origin(self.base_url)
             ):
+                # imported here: a registry that never asks for credentials never needs it
+                from anyarch.registry.challenge import pick_challenge
+
                 challenge = pick_challenge(resp.headers.get_list("www-authenticate"))
                 if challenge is not None and challenge.scheme in ("basic", "bearer"):
                     answered_challenge = True
