@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
-from anyarch._util import canonjson
 from anyarch.errors import InvalidDocumentError, UnsupportedMediaTypeError
 from anyarch.oci import mediatype
 from anyarch.oci._frozen import FrozenMap, freeze, thaw
@@ -190,6 +189,7 @@ def encode_built(doc: Mapping[str, Any], media_type: str, family: Family) -> byt
     """``doc`` in canonical JSON, checked with image-spec's validator."""
     # imported here: only documents anyarch builds are validated, and the validator's
     # schema tables and regexes cost a command that only reads (a copy) ~3 ms
+    from anyarch._util import canonjson
     from anyarch.oci import validate
 
     raw = canonjson.dumps(doc)

@@ -9,8 +9,6 @@ OCI field names and omit empty optional fields, as Go's image-spec types do.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,6 +140,8 @@ class Descriptor:
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.data is not None:
+            import base64  # here and below: few descriptors embed data
+
             out["data"] = base64.b64encode(self.data).decode("ascii")
         if self.platform is not None:
             out["platform"] = self.platform.to_json()
@@ -181,6 +181,9 @@ def _from_fields(cls: type[Descriptor], f: Fields) -> Descriptor:
         compact = encoded.replace("\r", "").replace("\n", "")
         if not re.match(_BASE64, compact):
             fail(f.what, f"{f.where('data')} is not padded standard base64")
+        import base64
+        import binascii
+
         try:
             data = base64.b64decode(compact, validate=True)
         except binascii.Error as e:  # pragma: no cover - the pattern already checked

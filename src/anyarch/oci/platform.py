@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import platform as _pyplatform
 import re
-import struct
 import sys
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -424,7 +423,7 @@ def _host_arch() -> str:
     arch = _MACHINE_TO_GOARCH.get(machine)
     if arch is None:
         arch = "arm" if machine.startswith("arm") else machine
-    if struct.calcsize("P") == 4:
+    if sys.maxsize < 2**32:  # a 32-bit interpreter (pointers are 4 bytes)
         arch = {"amd64": "386", "arm64": "arm"}.get(arch, arch)
     return arch
 

@@ -12,7 +12,6 @@ subprocess) and at most once per client.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -52,6 +51,8 @@ class _Token:
 
 
 def basic_header(cred: Credential) -> str:
+    import base64  # only registries asking for Basic auth need it
+
     raw = f"{cred.username}:{cred.password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 

@@ -14,14 +14,11 @@ normalised hosts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anyarch._util.fs import atomic_write_bytes
 from anyarch.errors import AnyarchError, AuthenticationError, InvalidInputError
 from anyarch.registry.credentials import Credential
 
@@ -141,6 +138,11 @@ class DockerConfig:
         password = entry.get("password") if isinstance(entry.get("password"), str) else ""
         auth = entry.get("auth")
         if isinstance(auth, str) and auth:
+            # imported here (and in login, _write): a command that is never asked for
+            # credentials does not read or write the config, and pays nothing for them
+            import base64
+            import binascii
+
             try:
                 decoded = base64.b64decode(auth, validate=False).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
@@ -163,11 +165,15 @@ class DockerConfig:
     # --- writing ----------------------------------------------------------
 
     def _write(self, doc: dict[str, Any]) -> None:
+        from anyarch._util.fs import atomic_write_bytes
+
         data = (json.dumps(doc, indent="\t") + "\n").encode()
         atomic_write_bytes(self.path, data, mode=0o600)
 
     def login(self, registry: str, credential: Credential) -> None:
         """Store ``credential`` for ``registry`` (in its helper if one is configured)."""
+        import base64
+
         doc = self.load()
         key = _store_key(registry)
         auths = doc.get("auths")
