@@ -3,26 +3,34 @@
 Use :class:`RegistryClient`; credentials come from a :data:`CredentialSource`
 such as :class:`DockerConfig` (docker's ``config.json``) or
 :func:`static_credentials`.
+
+The names below are imported on first use (PEP 562): a copy needs the client
+and the docker config, not the referrers or tag-listing code.
 """
 
-from anyarch.registry.auth_config import DockerConfig, default_config_path
-from anyarch.registry.blobs import BlobReader
-from anyarch.registry.client import PingResult, RegistryClient
-from anyarch.registry.credentials import (
-    Credential,
-    CredentialSource,
-    anonymous,
-    static_credentials,
-)
-from anyarch.registry.manifests import (
-    MANIFEST_MEDIA_TYPES,
-    MAX_MANIFEST_SIZE,
-    FetchedManifest,
-    ManifestInfo,
-)
-from anyarch.registry.referrers import fallback_tag
-from anyarch.registry.retry import RetryPolicy
-from anyarch.registry.uploads import BlobSource
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anyarch.registry.auth_config import DockerConfig, default_config_path
+    from anyarch.registry.blobs import BlobReader
+    from anyarch.registry.client import PingResult, RegistryClient
+    from anyarch.registry.credentials import (
+        Credential,
+        CredentialSource,
+        anonymous,
+        static_credentials,
+    )
+    from anyarch.registry.manifests import (
+        MANIFEST_MEDIA_TYPES,
+        MAX_MANIFEST_SIZE,
+        FetchedManifest,
+        ManifestInfo,
+    )
+    from anyarch.registry.referrers import fallback_tag
+    from anyarch.registry.retry import RetryPolicy
+    from anyarch.registry.uploads import BlobSource
 
 __all__ = [
     "MANIFEST_MEDIA_TYPES",
@@ -42,3 +50,39 @@ __all__ = [
     "fallback_tag",
     "static_credentials",
 ]
+
+_WHERE = {
+    "MANIFEST_MEDIA_TYPES": "manifests",
+    "MAX_MANIFEST_SIZE": "manifests",
+    "BlobReader": "blobs",
+    "BlobSource": "uploads",
+    "Credential": "credentials",
+    "CredentialSource": "credentials",
+    "DockerConfig": "auth_config",
+    "FetchedManifest": "manifests",
+    "ManifestInfo": "manifests",
+    "PingResult": "client",
+    "RegistryClient": "client",
+    "RetryPolicy": "retry",
+    "anonymous": "credentials",
+    "default_config_path": "auth_config",
+    "fallback_tag": "referrers",
+    "static_credentials": "credentials",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import sys
+
+    # __import__ rather than importlib.import_module: -X importtime then shows the submodule
+    __import__(f"{__name__}.{module}")
+    value = getattr(sys.modules[f"{__name__}.{module}"], name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

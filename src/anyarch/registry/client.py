@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from anyarch.errors import AuthenticationError, RegistryProtocolError
 from anyarch.oci import Descriptor, Digest
-from anyarch.registry import blobs, manifests, referrers, tags, uploads
+from anyarch.registry import blobs, manifests, uploads
 from anyarch.registry._digest import DigestLike
 from anyarch.registry._http import Timeout
 from anyarch.registry.blobs import BlobReader, Writable
@@ -207,10 +207,14 @@ class RegistryClient:
 
     def list_tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
         """Every tag in ``repository`` (pagination followed)."""
+        from anyarch.registry import tags  # here: a copy or pull lists no tags
+
         return tags.list_tags(self._t, repository, page_size=page_size)
 
     def referrers(
         self, repository: str, digest: DigestLike, *, artifact_type: str | None = None
     ) -> list[Descriptor]:
         """Descriptors of manifests whose ``subject`` is ``digest`` (API or tag fallback)."""
+        from anyarch.registry import referrers  # here: a copy or pull asks for no referrers
+
         return referrers.referrers(self._t, repository, digest, artifact_type=artifact_type)
