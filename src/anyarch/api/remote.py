@@ -176,9 +176,8 @@ def _layout_entry(entries: Sequence[StoredImage], loc: LayoutLocation) -> Stored
 # -- copy ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CopyResult:
-    """What landed where."""
+class CopyResult(NamedTuple):
+    """What landed where (a NamedTuple for the reason given above the locations)."""
 
     name: str
     descriptor: Descriptor
