@@ -36,8 +36,10 @@ import json
 import os
 import random
 import shutil
+import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +214,22 @@ class Case:
     commands: list[str]
 
 
-def run(runs: int, jobs: int | None, keep: bool, write_docs: bool, argv_text: str) -> int:
+def interpreter_of(exe: str) -> str:
+    """``VERSION (PATH)`` of the Python a console script runs on (from its ``#!`` line)."""
+    first = Path(exe).read_text(errors="replace").splitlines()[0]
+    python = first[2:].strip().split()[0] if first.startswith("#!") else sys.executable
+    version = tool_version([python, "-c", "import platform; print(platform.python_version())"])
+    return f"{version} ({os.path.realpath(python)})"
+
+
+def run(
+    runs: int,
+    jobs: int | None,
+    keep: bool,
+    write_docs: bool,
+    argv_text: str,
+    also: Sequence[str] = (),
+) -> int:
     skopeo = find_tool("skopeo")
     anyarch = _anyarch()
     jobs_args = ["--jobs", str(jobs)] if jobs else []
@@ -314,6 +331,9 @@ def run(runs: int, jobs: int | None, keep: bool, write_docs: bool, argv_text: st
             [Series("anyarch copy" + pyc_label)],
             [shown(s_same("bench/a-skopeo-N")), shown(a_same("bench/a-anyarch-N"))],
         )
+        # the same anyarch installed on other interpreters (--also-anyarch), timed in the same rounds
+        also_series = [(exe, Series(f"anyarch copy on Python {interpreter_of(exe)}")) for exe in also]
+        same.extra += [series for _, series in also_series]
         # skopeo mounts only what its blob-info cache has seen.  As another user
         # with a fresh HOME it has an empty cache: what a first copy of an image
         # skopeo never touched (pushed by another tool) costs.
@@ -355,6 +375,8 @@ def run(runs: int, jobs: int | None, keep: bool, write_docs: bool, argv_text: st
         run_timed(a_same("bench/warm-anyarch"), env=env_pyc)
         run_timed(a_same("bench/warm-anyarch2"), env=env)
         run_timed(s_same("bench/warm-skopeo"), env=env)
+        for exe, _ in also_series:
+            run_timed([exe, *a_same("bench/warm-also")[1:]], env=env)
 
         def timed(series: Series, argv: list[str], e: dict[str, str], what: str) -> str:
             wall, cpu, out = run_timed(argv, env=e)
@@ -374,6 +396,10 @@ def run(runs: int, jobs: int | None, keep: bool, write_docs: bool, argv_text: st
                         repo = f"bench/a-anyarch{tag}-{i}"
                         out = timed(series, a_same(repo), e, "same-registry")
                         reported["same"] = out.strip().splitlines()[-1]
+                        check_registry(src, repo, img, f"same-registry {series.label}")
+                    for n, (exe, series) in enumerate(also_series):
+                        repo = f"bench/a-anyarch-also{n}-{i}"
+                        timed(series, [exe, *a_same(repo)[1:]], env, "same-registry")
                         check_registry(src, repo, img, f"same-registry {series.label}")
                 else:
                     repo = f"bench/a-skopeo-{i}"
@@ -528,6 +554,7 @@ def render_doc(
     facts["skopeo"] = tool_version([skopeo, "--version"])
     facts["registry"] = tool_version([find_tool("docker-registry"), "--version"])
     facts["anyarch"] = tool_version([anyarch, "--version"])
+    facts["anyarch's Python"] = interpreter_of(anyarch)
     same, store, cross = cases
     startup, startup_pyc = startups
     lines = [
@@ -621,8 +648,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    ap.add_argument(
+        "--also-anyarch",
+        action="append",
+        default=[],
+        metavar="EXE",
+        help="time this anyarch too (e.g. one installed on another Python) in the same-registry case",
+    )
     args = ap.parse_args(argv)
     text = ".venv/bin/python -m bench registry-copy --runs " + str(args.runs)
     if args.jobs:
         text += f" --jobs {args.jobs}"
-    return run(args.runs, args.jobs, args.keep, not args.no_docs, text)
+    for exe in args.also_anyarch:
+        text += f" --also-anyarch {exe}"
+    return run(args.runs, args.jobs, args.keep, not args.no_docs, text, args.also_anyarch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -167,11 +168,15 @@ def test_push_store_image_and_read_back_with_skopeo(anyarch, busybox_layout, tok
     anyarch("login", token_registry.host, "-u", token_registry.username, "--password-stdin", input=token_registry.password.encode(), env=env, check=True)
     ref = f"{token_registry.host}/{repo}:1"
     anyarch("import", "--name", ref, str(busybox_layout), check=True)
-    r = anyarch("push", ref, "--progress", "plain", env=env, check=True)
+    r = anyarch("--debug", "push", ref, "--progress", "plain", env=env, check=True)
     assert "digest: sha256:" in r.out
     raw = json.loads(_skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{ref}").stdout)
     assert len(raw["manifests"]) == 3
-    assert token_registry.password not in r.out + r.err
+    # --debug shows every request, and still no credential in any form
+    assert f"debug: anyarch.registry: PUT http://{token_registry.host}/v2/{repo}/manifests/1 -> 201" in r.err
+    basic = base64.b64encode(f"{token_registry.username}:{token_registry.password}".encode()).decode()
+    for secret in (token_registry.password, basic, "Bearer ", "Authorization"):
+        assert secret not in r.out + r.err
 
 
 def test_login_failure_never_prints_the_password(anyarch, basic_registry, tmp_path):

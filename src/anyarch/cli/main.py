@@ -112,6 +112,23 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, store: Path | None, debug: bool) -> None:
     """anyarch — build container images that run anywhere, without a daemon."""
     ctx.obj = Context(store, debug)
+    if debug:
+        _log_debug_records()
+
+
+def _log_debug_records() -> None:
+    """``--debug``: anyarch's debug records (requests, retries, mounts) go to stderr.
+
+    Only then is :mod:`logging` imported; URLs in the records are redacted
+    and no header is logged, so credentials stay out of them.
+    """
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("anyarch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def main(argv: list[str] | None = None) -> int:
