@@ -30,9 +30,27 @@ fi
 # busybox-static for four architectures: fetch them once, before tests run.
 scripts/fetch-busybox.sh >/dev/null
 
-PY=${PYTHON:-python3}
+# The interpreter: Debian's own CPython when it is 3.11 or newer, else the
+# first python3 on PATH ($PYTHON overrides both).  Debian builds CPython with
+# profile-guided optimisation and a static libpython; a CPython compiled from
+# source with default flags (as pyenv does) runs anyarch's start-up 20-25 %
+# slower, and start-up is most of a short command such as a copy between two
+# repositories (docs/performance.md).
+if [ -n "${PYTHON:-}" ]; then
+  PY=$PYTHON
+elif /usr/bin/python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  PY=/usr/bin/python3
+else
+  PY=python3
+fi
+base=$("$PY" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if [ -x .venv/bin/python ] && [ "$(cat .venv/.anyarch-base 2>/dev/null)" != "$base" ]; then
+  echo "bootstrap: re-creating .venv on $base" >&2
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
+  echo "$base" > .venv/.anyarch-base
 fi
 stamp=.venv/.anyarch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
