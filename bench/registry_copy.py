@@ -333,15 +333,16 @@ def run(
         )
         # the same anyarch installed on other interpreters (--also-anyarch), timed in the same rounds
         also_series = [(exe, Series(f"anyarch copy on Python {interpreter_of(exe)}")) for exe in also]
-        same.extra += [series for _, series in also_series]
         # skopeo mounts only what its blob-info cache has seen.  As another user
         # with a fresh HOME it has an empty cache: what a first copy of an image
         # skopeo never touched (pushed by another tool) costs.
         cold_prefix: list[str] | None = None
+        cold_skopeo = Series("skopeo copy --all, empty blob-info cache", peer=True)
         setpriv = shutil.which("setpriv")
+        same.extra += [series for _, series in also_series]
         if os.geteuid() == 0 and setpriv:
             cold_prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "env"]
-            same.extra.append(Series("skopeo copy --all, empty blob-info cache", peer=True))
+            same.extra.append(cold_skopeo)
             same.commands.append(
                 shown([*cold_prefix, "HOME=EMPTY_N", *s_same("bench/c-skopeo-N")]).replace(
                     setpriv, "setpriv"
@@ -379,6 +380,9 @@ def run(
             run_timed([exe, *a_same("bench/warm-also")[1:]], env=env)
 
         def timed(series: Series, argv: list[str], e: dict[str, str], what: str) -> str:
+            # the previous command's 200 MB must not be written back during this one's
+            # (registries fsync every link file they write: a mount waits behind it)
+            os.sync()
             wall, cpu, out = run_timed(argv, env=e)
             series.add(wall, cpu)
             print(f"  {what:15s} {series.label:42s} {wall:6.2f} s wall {cpu:6.2f} s CPU")
@@ -412,7 +416,7 @@ def run(
                         homes.append(home)
                         repo = f"bench/c-skopeo-{i}"
                         argv = [*cold_prefix, f"HOME={home}", f"XDG_RUNTIME_DIR={home}"]
-                        timed(same.extra[1], [*argv, *s_same(repo)], env, "same-registry")
+                        timed(cold_skopeo, [*argv, *s_same(repo)], env, "same-registry")
                         check_registry(src, repo, img, "same-registry skopeo (empty cache)")
 
             # (b) registry -> fresh store / fresh OCI layout dir
@@ -579,6 +583,9 @@ def render_doc(
         f"anyarch runs with {'--jobs ' + str(jobs) if jobs else 'its default --jobs 4'}; skopeo with its defaults.",
         "Wall time is the whole process, start-up included; CPU is user+sys of the",
         "process and its threads (less disturbed by other load on the machine).",
+        "Before each timed command the bench calls sync(2), untimed, so no command",
+        "waits behind the write-back of the previous one's 200 MB (the registry fsyncs",
+        "every file it writes, a mount's link file included).",
         "",
         "Machine and versions:",
         "",
