@@ -257,3 +257,19 @@ def test_push_mounts_layers_from_the_repository_a_stored_image_came_from(anyarch
     assert r.err.count(" done\n") >= len(base_layers) + 4, r.err
     raw = json.loads(_skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{other}").stdout)
     assert len(raw["manifests"]) == 3
+
+
+def test_copy_between_repositories_of_a_token_registry_mounts_every_blob(anyarch, busybox_layout, token_registry, repo, tmp_path):
+    """One client serves both ends: the token it fetched to read A is widened to push B and mount from A."""
+    cfg = tmp_path / "auth.json"
+    env = {"REGISTRY_AUTH_FILE": str(cfg)}
+    anyarch("login", token_registry.host, "-u", token_registry.username, "--password-stdin", input=token_registry.password.encode(), env=env, check=True)
+    src = f"{token_registry.host}/{repo}-a:1"
+    anyarch("copy", f"oci:{busybox_layout}:latest", src, "--progress", "quiet", env=env, check=True)
+    blobs = len(_layer_digests(busybox_layout)) + 3  # the layers and one config per platform
+    dst = f"{token_registry.host}/{repo}-b:1"
+    r = anyarch("copy", src, dst, env=env, check=True)
+    assert f"Blobs: 0 copied (0 bytes), {blobs} mounted, 0 already there" in r.out, r.out
+    src_raw = _skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{src}").stdout
+    dst_raw = _skopeo("inspect", "--tls-verify=false", *token_registry.skopeo_creds(), "--raw", f"docker://{dst}").stdout
+    assert dst_raw == src_raw and token_registry.password not in r.out + r.err

@@ -240,7 +240,12 @@ def _deliver(
                 "a registry cannot hold an index with only some of its platforms",
                 hint="copy --all, or a single --platform",
             )
-        client = connect(dst_loc.ref.registry, opts)
+        # one registry, one client: its connections and tokens serve both ends
+        src_ep = src.endpoint
+        if isinstance(src_ep, transfer.RegistryEndpoint) and src_ep.registry == dst_loc.ref.registry:
+            client = src_ep.client
+        else:
+            client = connect(dst_loc.ref.registry, opts)
         dst = transfer.RegistryEndpoint(client, dst_loc.ref.repository)
         by_tag = dst_loc.ref.digest is None
         hints = None
