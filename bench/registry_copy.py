@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
+    REPO,
     VENV_BIN,
     CommandFailed,
     Registry,
@@ -242,7 +243,10 @@ def run(
     # compiles .pyc files); kept in the work dir, so src/ gets no __pycache__.
     env_pyc = dict(env, PYTHONPYCACHEPREFIX=str(work / "pycache"))
     env_pyc.pop("PYTHONDONTWRITEBYTECODE", None)
-    no_pyc_env = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    # plain rows recompile at every start only if nothing compiled the sources (make does)
+    no_pyc_env = bool(os.environ.get("PYTHONDONTWRITEBYTECODE")) and not any(
+        (REPO / "src" / "anyarch").glob("__pycache__/*.pyc")
+    )
     print(f"bench registry-copy: work dir {work}")
     regs: list[Registry] = []
     homes: list[Path] = []
@@ -597,6 +601,16 @@ def render_doc(
         f" {startup.cpu_median:.2f} s CPU; `{startup_pyc.label}` {startup_pyc.median:.2f} s /"
         f" {startup_pyc.cpu_median:.2f} s CPU.",
         "",
+        *(
+            [
+                'Rows "anyarch copy on Python X (PATH)" time the same sources installed in another',
+                "virtualenv (`--also-anyarch EXE`), made with that interpreter:",
+                "`PATH -m venv V && V/bin/pip install -e '.[fast]'`, EXE = `V/bin/anyarch`.",
+                "",
+            ]
+            if any(" on Python " in x.label for x in same.extra)
+            else []
+        ),
         '"(.pyc cached)" rows run the same command with Python\'s bytecode cache usable',
         "(`PYTHONPYCACHEPREFIX` in the bench's temp dir, `PYTHONDONTWRITEBYTECODE` unset), as",
         "after a `pip install`, which compiles the modules."
