@@ -9,7 +9,9 @@ e.g. the build's fast path, must not pull in the store, transfer and archive cod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from anyarch._util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from anyarch.api.local import Imported, export_image, gc, import_images
@@ -26,10 +28,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

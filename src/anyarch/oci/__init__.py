@@ -14,7 +14,9 @@ command pays for what its start imports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from anyarch._util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from anyarch.oci import mediatype, validate
@@ -76,19 +78,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import sys
-
-    # __import__ rather than importlib.import_module: -X importtime then shows the submodule
-    __import__(f"{__name__}.{module}")
-    mod = sys.modules[f"{__name__}.{module}"]
-    value = mod if module == name else getattr(mod, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

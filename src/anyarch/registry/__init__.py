@@ -10,7 +10,9 @@ and the docker config, not the referrers or tag-listing code.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from anyarch._util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from anyarch.registry.auth_config import DockerConfig, default_config_path
@@ -71,18 +73,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import sys
-
-    # __import__ rather than importlib.import_module: -X importtime then shows the submodule
-    __import__(f"{__name__}.{module}")
-    value = getattr(sys.modules[f"{__name__}.{module}"], name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)
