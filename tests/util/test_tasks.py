@@ -87,3 +87,38 @@ def test_an_empty_group_and_a_single_worker_finish() -> None:
     t = group.submit(lambda: 42)
     group.wait()
     assert t.result() == 42
+
+
+def test_threads_start_only_for_work_that_is_ready() -> None:
+    group = TaskGroup(64)
+    seen: set[str] = set()
+    gate = threading.Barrier(3, timeout=5)
+
+    def blob() -> None:
+        seen.add(threading.current_thread().name)
+        gate.wait()  # all three run at once: three threads, not one after another
+
+    for _ in range(3):
+        group.submit(blob)
+    group.wait()
+    assert len(seen) == 3
+    assert not [t for t in threading.enumerate() if t.name.startswith("anyarch-task-")]
+
+
+def test_a_graph_that_widens_gets_more_threads_up_to_the_limit() -> None:
+    group = TaskGroup(4)
+    names: set[str] = set()
+    lock = threading.Lock()
+
+    def leaf() -> None:
+        time.sleep(0.02)
+        with lock:
+            names.add(threading.current_thread().name)
+
+    def fetch() -> Task[None]:
+        leaves = [group.submit(leaf) for _ in range(10)]
+        return group.submit(lambda: None, after=leaves)
+
+    group.submit(fetch)  # one task ready at first: one thread
+    group.wait()
+    assert 2 <= len(names) <= 4

@@ -63,7 +63,8 @@ class TaskGroup:
     Lower ``priority`` runs first among ready tasks (a copy runs manifest
     fetches before blobs, and big blobs before small ones, for overlap).
     Threads start in :meth:`wait`, so a caller can queue work before the
-    conditions it depends on hold.
+    conditions it depends on hold, and only as many as there is work for
+    (``--jobs 64`` on a copy of three blobs starts three).
     """
 
     def __init__(self, workers: int) -> None:
@@ -73,6 +74,8 @@ class TaskGroup:
         self._seq = itertools.count()
         self._pending = 0  # submitted, not yet done
         self._threads: list[threading.Thread] = []
+        self._started = False
+        self._idle = 0  # workers waiting for a ready task
         self._error: BaseException | None = None
 
     # --- submitting -----------------------------------------------------------------
@@ -121,6 +124,8 @@ class TaskGroup:
                 return
             if task._error is None and self._error is None:
                 heapq.heappush(self._ready, (task._priority, next(self._seq), task))
+                if self._started and len(self._ready) > self._idle:
+                    self._add_worker()
                 self._cond.notify()
                 return
         # a dependency failed, or the group already did: the task never runs
@@ -128,11 +133,20 @@ class TaskGroup:
 
     # --- running ----------------------------------------------------------------------
 
+    def _add_worker(self) -> None:
+        """Start one more worker if the limit allows (lock held)."""
+        if len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name=f"anyarch-task-{len(self._threads)}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
     def _work(self) -> None:
         while True:
             with self._cond:
                 while not self._ready and self._pending:
+                    self._idle += 1
                     self._cond.wait()
+                    self._idle -= 1
                 if not self._ready:
                     return  # nothing pending: the group is finished
                 _, _, task = heapq.heappop(self._ready)
@@ -182,10 +196,10 @@ class TaskGroup:
         while they run.  An interrupt (Ctrl-C) here stops new tasks from
         starting, waits for the running ones and re-raises.
         """
-        for i in range(self._workers):
-            t = threading.Thread(target=self._work, name=f"anyarch-task-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        with self._cond:
+            self._started = True
+            for _ in range(max(1, len(self._ready))):
+                self._add_worker()
         try:
             with self._cond:
                 while self._pending:
@@ -196,7 +210,9 @@ class TaskGroup:
             self._drop(dropped)
             raise
         finally:
-            for t in self._threads:
+            with self._cond:
+                threads = list(self._threads)
+            for t in threads:
                 t.join()
         if self._error is not None:
             raise self._error
