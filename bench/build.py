@@ -1066,6 +1066,14 @@ def render_experiments(ex: dict[str, Any], argv_text: str, facts: dict[str, str]
         c = [x[1] for x in xs]
         return f"| {name} | {statistics.median(w):.2f} ({min(w):.2f}–{max(w):.2f}) | {statistics.median(c):.2f} |"
 
+    def table(first: str, rows: dict[str, list[list[float]]]) -> None:
+        """One experiment's table: a row per variant, median wall (min–max) and CPU."""
+        add(f"| {first} | wall s | CPU s |")
+        add("| --- | ---: | ---: |")
+        for k, v in rows.items():
+            add(row(k, v))
+        add("")
+
     add("## Builds: where the time goes (experiments)\n")
     add(
         "Each experiment isolates one cost that the build tables above show, and sets it against "
@@ -1089,39 +1097,23 @@ def render_experiments(ex: dict[str, Any], argv_text: str, facts: dict[str, str]
         "This is the bulk of the first step on a Debian base in every cold build (`WORKDIR /src` in "
         "w3, the first `RUN` in w1):\n"
     )
-    add("| how | wall s | CPU s |")
-    add("| --- | ---: | ---: |")
-    for k, v in ex["extract"].items():
-        add(row(k, v))
-    add("")
+    table("how", ex["extract"])
     add(
         f"**2. COPY of w2's `lib/`** ({ex['lib bytes'] / MB:.1f} MB in 6,000 files): what the step "
         "does today before the layer is written (each file created in the step's overlay upper "
         "directory), against writing the layer straight from the sources:\n"
     )
-    add("| how | wall s | CPU s |")
-    add("| --- | ---: | ---: |")
-    for k, v in ex["copy"].items():
-        add(row(k, v))
-    add("")
+    table("how", ex["copy"])
     add(
         "**3. Hashing the w2 context** (6,013 files, 187 MB; a cold stat cache, as in every cold build):\n"
     )
-    add("| how | wall s | CPU s |")
-    add("| --- | ---: | ---: |")
-    for k, v in ex["hash"].items():
-        add(row(k, v))
-    add("")
+    table("how", ex["hash"])
     add(
         "**4. w1's first RUN under QEMU** (linux/arm64), without anyarch: `chroot` into the arm64 "
         "Debian layer unpacked by GNU tar (binfmt `F` flag, qemu-aarch64-static), the RUN's two "
         "costly commands:\n"
     )
-    add("| command | wall s | CPU s |")
-    add("| --- | ---: | ---: |")
-    for k, v in ex["emulated"].items():
-        add(row(k, v))
-    add("")
+    table("command", ex["emulated"])
     add(
         "**5. Pushing w1 (amd64+arm64) to a new repository of the registry its base came from** "
         "(`anyarch push --progress json`; blobs by how they got there):\n"
@@ -1154,11 +1146,7 @@ def render_experiments(ex: dict[str, Any], argv_text: str, facts: dict[str, str]
             "minute or so, checking each one; under a parent marked as the top of unrelated "
             "trees the allocator starts the new tree in another block group:\n"
         )
-        add("| where | wall s | CPU s |")
-        add("| --- | ---: | ---: |")
-        for k, v in ad["rows"].items():
-            add(row(k, v))
-        add("")
+        table("where", ad["rows"])
     return "\n".join(out)
 
 
